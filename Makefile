@@ -1,0 +1,34 @@
+# One command per user job; each installs what it needs first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install sweep test test-all report clean
+
+install: $(STAMP)
+
+# The CPU wheel goes in first so that `torch>=2.3` is already satisfied
+# and pip never pulls a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+sweep: install
+	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/lra-bench sweep $(ARGS)
+	$(BIN)/lra-bench report
+
+test: install
+	WANDB_MODE=offline $(BIN)/pytest -q $(ARGS)
+
+test-all: install
+	WANDB_MODE=offline $(BIN)/pytest -q -m '' $(ARGS)
+
+report: install
+	$(BIN)/lra-bench report $(ARGS)
+
+clean:
+	rm -rf outputs multirun results/runs results/leaderboard* results/plots

@@ -1,0 +1,39 @@
+"""Attention variants. Every module in this folder is imported, so a new file registers itself.
+
+Variants outside the package load from the `lra_bench.attentions` entry-point group or from the
+paths in `LRA_BENCH_INCLUDE` (files or folders of .py files, separated by ':'), as
+lm-evaluation-harness's `--include_path` does (lessons.md, "What good harnesses do").
+"""
+
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import pkgutil
+from pathlib import Path
+
+from .registry import (Attention, attention_schema, build_attention, get_attention_class, hyperparameters,
+                       list_attentions, register_attention)
+
+__all__ = ["Attention", "attention_schema", "build_attention", "get_attention_class", "hyperparameters",
+           "list_attentions", "register_attention"]
+
+
+def _import_package_modules():
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
+
+
+def _import_plugins():
+    for entry in importlib.metadata.entry_points(group="lra_bench.attentions"):
+        entry.load()
+    for item in filter(None, os.environ.get("LRA_BENCH_INCLUDE", "").split(os.pathsep)):
+        path = Path(item)
+        for file in sorted(path.glob("*.py")) if path.is_dir() else [path]:
+            spec = importlib.util.spec_from_file_location(f"lra_bench_user.{file.stem}", file)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+
+
+_import_package_modules()
+_import_plugins()

@@ -1,0 +1,21 @@
+"""Linear attention (Katharopoulos et al., ICML 2020, "Transformers are RNNs"; spec/attention.md, "linear").
+
+phi(x) = elu(x) + 1 on queries and keys, the shared kernelised core, eps = 1e-6 added to the
+denominator. Causal form: chunked prefix sums (linear_core).
+"""
+
+import torch.nn.functional as F
+
+from .linear_core import linear_attention
+from .registry import Attention, register_attention
+
+
+@register_attention("linear")
+class LinearAttention(Attention):
+    def __init__(self, dim_head, num_heads, causal=False, max_len=4096, eps: float = 1e-6, chunk_size: int = 64):
+        super().__init__(dim_head, num_heads, causal, max_len)
+        self.eps, self.chunk_size = eps, chunk_size
+
+    def forward(self, q, k, v, key_padding_mask=None):
+        f, g = F.elu(q) + 1, F.elu(k) + 1
+        return linear_attention(f, g, v, key_padding_mask, self.causal, eps=self.eps, chunk_size=self.chunk_size)

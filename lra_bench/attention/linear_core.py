@@ -1,0 +1,54 @@
+"""Kernelised linear attention, the shared core of linear, cosFormer, LLN (spec/attention.md,
+"The shared core").
+
+Given non-negative features f_i = phi(q_i) and g_j = psi(k_j): o_i = f_i^T S / den_i with
+S = sum_j g_j v_j^T and den_i = f_i^T z, z = sum_j g_j. The causal form is computed chunk by chunk:
+the masked quadratic form inside a chunk of C positions, plus the state of all earlier chunks. Chunk
+states come from one cumulative sum over chunks, so memory is (N / C) x d x d, never N x d x d.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def linear_attention(f: torch.Tensor, g: torch.Tensor, v: torch.Tensor,
+                     key_padding_mask: torch.Tensor | None, causal: bool, *, eps: float,
+                     eps_mode: str = "add", chunk_size: int = 64) -> torch.Tensor:
+    """o = (f S) / den for features f, g [B, H, N, F] and values v [B, H, N, D].
+
+    `eps_mode`: "add" uses den + eps (linear, LLN); "clamp" uses max(den, eps) (cosFormer).
+    Padded keys are zeroed in g, so they add nothing to S or z.
+    """
+    if key_padding_mask is not None:
+        g = g * key_padding_mask[:, None, :, None].to(g.dtype)
+    if causal:
+        num, den = _causal_chunked(f, g, v, chunk_size)
+    else:
+        state = torch.einsum("bhnf,bhnd->bhfd", g, v)
+        num = torch.einsum("bhnf,bhfd->bhnd", f, state)
+        den = torch.einsum("bhnf,bhf->bhn", f, g.sum(dim=2))
+    den = den + eps if eps_mode == "add" else den.clamp_min(eps)
+    return num / den.unsqueeze(-1)
+
+
+def _causal_chunked(f, g, v, chunk_size):
+    """Numerator and denominator of causal linear attention, chunk-parallel (no per-position state)."""
+    B, H, N, Fdim = f.shape
+    C = min(chunk_size, N)
+    pad = (-N) % C
+    if pad:
+        f, g, v = (F.pad(t, (0, 0, 0, pad)) for t in (f, g, v))
+    n = f.shape[2] // C
+    fc, gc, vc = (t.reshape(B, H, n, C, t.shape[-1]) for t in (f, g, v))
+    # State after each chunk, then shifted: chunk c sees the sum over chunks < c.
+    kv = torch.einsum("bhncf,bhncd->bhnfd", gc, vc).cumsum(dim=2)
+    kv = torch.cat([torch.zeros_like(kv[:, :, :1]), kv[:, :, :-1]], dim=2)
+    z = gc.sum(dim=3).cumsum(dim=2)
+    z = torch.cat([torch.zeros_like(z[:, :, :1]), z[:, :, :-1]], dim=2)
+    tril = torch.ones(C, C, dtype=torch.bool, device=f.device).tril()
+    scores = torch.einsum("bhncf,bhnsf->bhncs", fc, gc).masked_fill(~tril, 0.0)
+    num = torch.einsum("bhncs,bhnsd->bhncd", scores, vc) + torch.einsum("bhncf,bhnfd->bhncd", fc, kv)
+    den = scores.sum(dim=-1) + torch.einsum("bhncf,bhnf->bhnc", fc, z)
+    return num.reshape(B, H, n * C, -1)[:, :, :N], den.reshape(B, H, n * C)[:, :, :N]

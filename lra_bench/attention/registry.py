@@ -1,0 +1,116 @@
+"""The attention registry: `@register_attention("name")` on a class makes it a variant.
+
+The contract (spec/README.md, "The attention contract"): a variant is an `nn.Module` constructed
+with `dim_head`, `num_heads`, `causal`, `max_len` and its own keyword hyperparameters, and called as
+`forward(q, k, v, key_padding_mask)` with q, k, v of shape [batch, heads, length, dim_head] and
+`key_padding_mask` [batch, length] (True = real token, or None when nothing is padded).
+
+The variant's config schema is read from its `__init__` signature (annotated keyword arguments with
+defaults), so `conf/attention/<name>.yaml` is type-checked with no extra code in the variant file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import inspect
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError, did_you_mean
+
+CONTRACT_ARGS = ("dim_head", "num_heads", "causal", "max_len")
+
+
+class Attention(nn.Module):
+    """Base class of every variant: capability flags the harness and the conformance suite read.
+
+    - `supports_causal`: the variant has a causal form (else `causal=True` is rejected at build).
+    - `supports_noncausal`: the variant has a non-causal form.
+    - `padding_invariant`: padded keys do not change outputs at real positions.
+    - `needs_max_len`: parameters depend on `max_len` (e.g. Linformer's projections).
+    - `bf16_tolerance`: max |out_bf16 - out_fp32| / max|out_fp32| the variant promises.
+    """
+
+    supports_causal: bool = True
+    supports_noncausal: bool = True
+    padding_invariant: bool = True
+    needs_max_len: bool = False
+    bf16_tolerance: float = 0.05
+
+    def __init__(self, dim_head: int, num_heads: int, causal: bool = False, max_len: int = 4096):
+        super().__init__()
+        self.dim_head, self.num_heads, self.causal, self.max_len = dim_head, num_heads, causal, max_len
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+
+@dataclass
+class AttentionConfig:
+    """Fields every attention node has; a variant's own hyperparameters are added per variant."""
+
+    name: str
+
+
+_REGISTRY: dict[str, type[Attention]] = {}
+
+
+def register_attention(name: str):
+    """Class decorator: register `cls` under `name` (equal to its conf/attention/<name>.yaml)."""
+
+    def decorate(cls):
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"attention '{name}' is registered twice: {_REGISTRY[name]} and {cls}")
+        if not issubclass(cls, Attention):
+            raise TypeError(f"@register_attention('{name}'): {cls.__name__} must subclass lra_bench.attention.Attention")
+        cls.registry_name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorate
+
+
+def get_attention_class(name: str) -> type[Attention]:
+    if name not in _REGISTRY:
+        raise ConfigError(f"attention={name}: unknown attention; registered: {', '.join(list_attentions())}"
+                          f"{did_you_mean(name, _REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def list_attentions(pattern: str = "*") -> list[str]:
+    """Registered names matching a shell-style wildcard, sorted (as timm's `list_models`)."""
+    return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
+
+
+def hyperparameters(cls: type[Attention]) -> dict[str, inspect.Parameter]:
+    """The variant's own keyword hyperparameters: its `__init__` arguments beyond the contract's."""
+    params = inspect.signature(cls.__init__).parameters
+    return {n: p for n, p in params.items() if n != "self" and n not in CONTRACT_ARGS
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def attention_schema(name: str) -> type:
+    """A dataclass with `name` plus the variant's hyperparameters, typed from its annotations."""
+    cls = get_attention_class(name)
+    hints = inspect.get_annotations(cls.__init__, eval_str=True)
+    fields = []
+    for pname, param in hyperparameters(cls).items():
+        if param.default is inspect.Parameter.empty:
+            raise TypeError(f"attention '{name}': hyperparameter '{pname}' needs a default value")
+        fields.append((pname, hints.get(pname, type(param.default)), dataclasses.field(default=param.default)))
+    return dataclasses.make_dataclass(f"{cls.__name__}Config", fields, bases=(AttentionConfig,))
+
+
+def build_attention(config, *, dim_head: int, num_heads: int, causal: bool, max_len: int) -> Attention:
+    """Instantiate the variant named by a validated attention config."""
+    cls = get_attention_class(config.name)
+    if causal and not cls.supports_causal:
+        raise ConfigError(f"attention={config.name}: has no causal form; set model.causal=false")
+    if not causal and not cls.supports_noncausal:
+        raise ConfigError(f"attention={config.name}: has only a causal form; set model.causal=true")
+    hyper = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name != "name"}
+    return cls(dim_head=dim_head, num_heads=num_heads, causal=causal, max_len=max_len, **hyper)

@@ -1,0 +1,250 @@
+"""`lra-bench`: the command line. One subcommand per user job.
+
+    lra-bench train [overrides]         one run (Hydra; `-m` for a multirun)
+    lra-bench sweep [sweep=NAME] [ovr]  the default grid: every registered attention x the preset's tasks
+    lra-bench report [--store DIR]      leaderboard tables and plots from the results store
+    lra-bench prepare task=NAME         generate / read and check a task's data once
+    lra-bench ls attentions|tasks [PATTERN]
+
+Overrides are checked before Hydra starts: a wrong name, key or type prints one line and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from .config import CONF_DIR, validate_run_config
+from .errors import ConfigError, LraBenchError, did_you_mean
+
+CONFIG_NAME = "train"
+GROUPS = ("task", "attention", "model", "trainer", "logger", "experiment")
+_FINISHED: list[dict] = []
+
+
+def _job(cfg):
+    """The Hydra task function: one run, one record; a one-line summary on stdout."""
+    from .runner import run_experiment
+
+    record = run_experiment(cfg)
+    _FINISHED.append(record)
+    acc = record.get("metrics", {}).get("test_accuracy")
+    summary = f"test_acc={acc:.4f}" if acc is not None else record["error"]
+    print(f"[{record['status']}] {record['task']} x {record['attention']} (seed {record['seed']}): {summary}",
+          flush=True)
+    return record["status"]
+
+
+def _launch(overrides: list[str], multirun: bool):
+    """Hand the overrides to Hydra (so every Hydra flag and launcher works as usual)."""
+    import hydra
+
+    argv = ["lra-bench", *(["--multirun"] if multirun else []), *overrides]
+    saved, sys.argv = sys.argv, argv
+    try:
+        hydra.main(config_path=str(CONF_DIR), config_name=CONFIG_NAME, version_base="1.3")(_job)()
+    finally:
+        sys.argv = saved
+
+
+# -- checking overrides before launch -------------------------------------------------------------
+
+def _group_options(group: str) -> list[str]:
+    folder = CONF_DIR / group
+    return sorted(str(p.relative_to(folder).with_suffix("")) for p in folder.rglob("*.yaml"))
+
+
+def _override_combinations(overrides: list[str]) -> list[list[str]]:
+    """Every value of every sweep override, each with the others at their first value."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except OverrideParseException as err:
+        raise ConfigError(f"bad override syntax: {str(err).splitlines()[0]}") from None
+    options = []
+    for item in parsed:
+        if item.is_sweep_override():
+            key = item.get_key_element()
+            options.append([f"{key}={value}" for value in item.sweep_string_iterator()])
+        else:
+            options.append([item.input_line])
+    first = [opts[0] for opts in options]
+    combos = [first]
+    for i, opts in enumerate(options):
+        combos += [first[:i] + [value] + first[i + 1:] for value in opts[1:]]
+    return combos
+
+
+def _compose(overrides: list[str]):
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(CONFIG_NAME, overrides=[*overrides, "paths.output_dir=/dev/null"])
+
+
+def _explain_compose_error(err: Exception, overrides: list[str]) -> str:
+    """Rewrite Hydra's multi-line composition errors as one line naming the key and what was expected."""
+    text = str(err)
+    missing = re.search(r"Could not find '([^']+)'", text)
+    if missing:
+        group, _, value = missing.group(1).rpartition("/")
+        options = _group_options(group)
+        return f"{group}={value}: unknown {group}; available: {', '.join(options)}{did_you_mean(value, options)}"
+    bad_key = re.search(r"Could not (?:override|append to|delete from) '([^']+)'", text)
+    if bad_key:
+        key = bad_key.group(1)
+        parent, _, leaf = key.rpartition(".")
+        others = [o for o in overrides if not o.lstrip("+~").startswith(f"{key}=")]
+        try:
+            node = OmegaConf.select(_compose(others), parent) if parent else _compose(others)
+            known = list(node.keys()) if node is not None else []
+        except Exception:  # noqa: BLE001 - the hint is best-effort, the error line stands without it
+            known = []
+        hint = f"; expected one of {', '.join(map(str, known))}{did_you_mean(leaf, known)}" if known else ""
+        return f"{key}: unknown key{hint}"
+    return " ".join(text.split())[:300]
+
+
+def check_overrides(overrides: list[str]):
+    """Compose and validate every configuration a command line names; raise ConfigError on the first fault."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    hydra_flags = [o for o in overrides if o.startswith("-") or o.startswith("hydra")]
+    plain = [o for o in overrides if o not in hydra_flags]
+    for combo in _override_combinations(plain):
+        try:
+            cfg = _compose(combo)
+        except (HydraException, OmegaConfBaseException) as err:
+            raise ConfigError(_explain_compose_error(err, combo)) from None
+        validate_run_config(cfg)
+
+
+# -- subcommands ----------------------------------------------------------------------------------
+
+def cmd_train(args: list[str]) -> int:
+    multirun = any(a in ("-m", "--multirun") for a in args)
+    overrides = [a for a in args if a not in ("-m", "--multirun")]
+    if not any(a.startswith("--") for a in overrides):  # --help, --info, --cfg: let Hydra answer
+        check_overrides(overrides)
+    _FINISHED.clear()
+    _launch(overrides, multirun)
+    failed = [r for r in _FINISHED if r["status"] != "ok"]
+    if failed and not multirun:
+        print(f"lra-bench: error: run {failed[0]['status']}: {failed[0]['error']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def sweep_overrides(args: list[str]) -> list[str]:
+    """The multirun overrides for `lra-bench sweep`: the preset's grid, then the user's overrides."""
+    from .attention import list_attentions
+
+    preset_name = next((a.split("=", 1)[1] for a in args if a.startswith("sweep=")), "cpu_default")
+    preset_path = CONF_DIR / "sweep" / f"{preset_name}.yaml"
+    if not preset_path.is_file():
+        options = _group_options("sweep")
+        raise ConfigError(f"sweep={preset_name}: unknown sweep preset; available: {', '.join(options)}"
+                          f"{did_you_mean(preset_name, options)}")
+    preset = OmegaConf.load(preset_path)
+    user = [a for a in args if not a.startswith("sweep=")]
+    given = {a.split("=", 1)[0].lstrip("+~") for a in user if "=" in a}
+    attentions = list_attentions() if preset.attentions == "all" else list(preset.attentions)
+    grid = []
+    if "task" not in given:
+        grid.append("task=" + ",".join(preset.tasks))
+    if "attention" not in given:
+        grid.append("attention=" + ",".join(attentions))
+    if "seed" not in given:
+        grid.append("seed=" + ",".join(str(s) for s in preset.seeds))
+    return [*grid, *preset.overrides, *user]
+
+
+def cmd_sweep(args: list[str]) -> int:
+    overrides = sweep_overrides(args)
+    check_overrides(overrides)
+    _FINISHED.clear()
+    _launch(overrides, multirun=True)
+    counts = {}
+    for record in _FINISHED:
+        counts[record["status"]] = counts.get(record["status"], 0) + 1
+    if _FINISHED:
+        print("sweep finished: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    return 0
+
+
+def cmd_report(args: list[str]) -> int:
+    from .config import PROJECT_ROOT
+    from .report import write_report
+
+    parser = argparse.ArgumentParser(prog="lra-bench report", description="Leaderboard from the results store.")
+    parser.add_argument("--store", default=str(PROJECT_ROOT / "results" / "runs"), help="results store folder")
+    parser.add_argument("--out", default=str(PROJECT_ROOT / "results"), help="where tables and plots go")
+    opts = parser.parse_args(args)
+    table, written = write_report(Path(opts.store), Path(opts.out))
+    print(table)
+    print("\nwritten:\n" + "\n".join(f"  {p}" for p in written))
+    return 0
+
+
+def cmd_prepare(args: list[str]) -> int:
+    from .data import load_task
+
+    check_overrides(args)
+    run = validate_run_config(_compose(args))
+    data = load_task(run.task, run.paths.data_dir)
+    for split in ("train", "val", "test"):
+        s = getattr(data, split)
+        print(f"{run.task.name}/{split}: {len(s)} examples, lengths {s.lengths.min().item()}-{s.lengths.max().item()}, "
+              f"majority rate {s.majority_rate():.3f}")
+    return 0
+
+
+def cmd_ls(args: list[str]) -> int:
+    from .attention import get_attention_class, list_attentions
+
+    parser = argparse.ArgumentParser(prog="lra-bench ls")
+    parser.add_argument("what", choices=["attentions", "tasks"])
+    parser.add_argument("pattern", nargs="?", default="*")
+    opts = parser.parse_args(args)
+    if opts.what == "attentions":
+        for name in list_attentions(opts.pattern):
+            cls = get_attention_class(name)
+            flags = [f for f in ("supports_causal", "needs_max_len", "padding_invariant") if getattr(cls, f)]
+            print(f"{name:16s} {', '.join(flags)}")
+    else:
+        import fnmatch
+
+        for name in _group_options("task"):
+            if fnmatch.fnmatch(name, opts.pattern):
+                print(name)
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "sweep": cmd_sweep, "report": cmd_report, "prepare": cmd_prepare, "ls": cmd_ls}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        if argv and argv[0] not in ("-h", "--help"):
+            print(f"lra-bench: error: unknown command '{argv[0]}'; expected one of {', '.join(COMMANDS)}"
+                  f"{did_you_mean(argv[0], COMMANDS)}", file=sys.stderr)
+            return 2
+        print(__doc__)
+        return 0
+    try:
+        return COMMANDS[argv[0]](argv[1:])
+    except LraBenchError as err:
+        print(f"lra-bench: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

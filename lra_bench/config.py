@@ -1,0 +1,207 @@
+"""Typed config nodes, and the validation that turns a composed Hydra config into them.
+
+Hydra composes plain YAML (`conf/`); this module checks every node against a dataclass so that a
+wrong key or type fails at start with one line naming the key (spec/README.md; lessons.md, "Harness
+fragility"). Attention and task nodes are checked against the schema that their registry entry
+declares, so a variant's own hyperparameters are typed too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from .errors import ConfigError, did_you_mean
+
+
+@dataclass
+class ModelConfig:
+    """Encoder classifier size (conf/model/). `qkv_dim` defaults to `dim` (the LRA configs set both)."""
+
+    name: str
+    dim: int = 64
+    depth: int = 2
+    num_heads: int = 4
+    qkv_dim: Optional[int] = None
+    mlp_dim: int = 128
+    dropout: float = 0.1
+    pooling: str = "mean"
+    positions: str = "learned"
+    causal: bool = False
+    two_tower_combine: str = "paper"
+
+    def __post_init__(self):
+        _choice("model.pooling", self.pooling, ("mean", "cls"))
+        _choice("model.positions", self.positions, ("learned", "sinusoidal", "none"))
+        _choice("model.two_tower_combine", self.two_tower_combine, ("paper", "concat"))
+        qkv = self.qkv_dim or self.dim
+        if qkv % self.num_heads:
+            raise ConfigError(f"model.qkv_dim: {qkv} must be divisible by model.num_heads={self.num_heads}")
+        if self.causal and self.pooling == "cls":
+            raise ConfigError("model.pooling: 'cls' puts the summary token first, where a causal model "
+                              "sees nothing; use pooling=mean with model.causal=true")
+
+    @property
+    def dim_head(self) -> int:
+        return (self.qkv_dim or self.dim) // self.num_heads
+
+
+@dataclass
+class TrainerConfig:
+    """Optimisation and evaluation (conf/trainer/). AdamW with linear warmup then `schedule` decay."""
+
+    max_steps: int = 300
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    beta1: float = 0.9
+    beta2: float = 0.98
+    warmup_steps: int = 30
+    schedule: str = "cosine"
+    grad_clip: float = 1.0
+    eval_every: int = 100
+    eval_max_batches: Optional[int] = None
+    device: str = "auto"
+    precision: str = "fp32"
+    num_threads: Optional[int] = None
+    log_every: int = 10
+    progress: bool = True
+    chance_margin: float = 0.01
+
+    def __post_init__(self):
+        _choice("trainer.schedule", self.schedule, ("cosine", "linear", "rsqrt", "constant"))
+        _choice("trainer.precision", self.precision, ("fp32", "bf16"))
+        _choice("trainer.device", self.device, ("auto", "cpu", "cuda"), prefix_ok=("cuda:",))
+        for key in ("max_steps", "batch_size", "eval_every", "log_every"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"trainer.{key}: expected a positive integer, got {getattr(self, key)}")
+
+
+@dataclass
+class LoggerConfig:
+    """Experiment tracking (conf/logger/). `backend: none` keeps only the local record."""
+
+    backend: str = "wandb"
+    project: str = "lra-bench"
+    entity: Optional[str] = None
+    mode: str = "offline"
+
+    def __post_init__(self):
+        _choice("logger.backend", self.backend, ("wandb", "none"))
+        _choice("logger.mode", self.mode, ("offline", "online", "disabled"))
+
+
+@dataclass
+class PathsConfig:
+    root: str
+    data_dir: str
+    store_dir: str
+    output_dir: str
+
+
+@dataclass
+class RecipeConfig:
+    """Which published recipe a run follows (conf/experiment/), recorded so a row says its preset."""
+
+    name: str = "default"
+    version: str = "1"
+    source: str = "lra-bench defaults"
+
+
+@dataclass
+class RunConfig:
+    """A whole run: the validated form of conf/train.yaml after Hydra composition."""
+
+    seed: int
+    task: Any
+    attention: Any
+    model: ModelConfig
+    trainer: TrainerConfig
+    logger: LoggerConfig
+    paths: PathsConfig
+    recipe: RecipeConfig = field(default_factory=RecipeConfig)
+
+
+def _choice(key: str, value: str, allowed: tuple, prefix_ok: tuple = ()):
+    if value in allowed or any(value.startswith(p) for p in prefix_ok):
+        return
+    raise ConfigError(f"{key}: expected one of {', '.join(allowed)}, got '{value}'{did_you_mean(value, allowed)}")
+
+
+def validate_node(node: Any, schema: type, key: str):
+    """Check a config node against a dataclass; return the dataclass instance or raise ConfigError.
+
+    Unknown keys are rejected with the list of expected ones; values are converted where OmegaConf
+    can do it losslessly ("3" -> 3) and rejected otherwise, naming `key.field`.
+    """
+    if not isinstance(node, (dict, DictConfig)):
+        raise ConfigError(f"{key}: expected a mapping with keys {_field_names(schema)}, got {node!r}")
+    data = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+    fields = {f.name: f for f in dataclasses.fields(schema)}
+    for name in data:
+        if name not in fields:
+            raise ConfigError(f"{key}.{name}: unknown key; expected one of {_field_names(schema)}"
+                              f"{did_you_mean(name, fields)}")
+    missing = [n for n, f in fields.items() if n not in data and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ConfigError(f"{key}.{missing[0]}: required key is missing")
+    hints = typing.get_type_hints(schema)
+    values = {}
+    for name, value in data.items():
+        values[name] = _convert(value, hints[name], f"{key}.{name}")
+    try:
+        return schema(**values)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{key}: {err}") from None
+
+
+def _convert(value: Any, hint: Any, key: str):
+    """Convert one value to its annotated type through OmegaConf's own rules, naming `key` on failure."""
+    if dataclasses.is_dataclass(hint):
+        return validate_node(value, hint, key)
+    if hint is Any:
+        return value
+    wrapper = dataclasses.make_dataclass("_Check", [("value", hint)])
+    try:
+        checked = OmegaConf.merge(OmegaConf.structured(wrapper), {"value": value})
+    except OmegaConfBaseException:
+        expected = getattr(hint, "__name__", str(hint).replace("typing.", ""))
+        raise ConfigError(f"{key}: expected {expected}, got {value!r} ({type(value).__name__})") from None
+    return OmegaConf.to_container(checked)["value"]
+
+
+def _field_names(schema: type) -> str:
+    return ", ".join(f.name for f in dataclasses.fields(schema))
+
+
+def validate_run_config(cfg: DictConfig) -> RunConfig:
+    """Validate the whole composed config, including the attention and task nodes via their registries."""
+    from .attention import attention_schema
+    from .data import task_schema
+
+    data = OmegaConf.to_container(cfg, resolve=True)
+    for key in ("task", "attention"):
+        if not isinstance(data.get(key), dict) or "name" not in data[key]:
+            raise ConfigError(f"{key}: expected a config group choice such as {key}=<name>, got {data.get(key)!r}")
+    run = validate_node({k: v for k, v in data.items() if k not in ("task", "attention")} |
+                        {"task": None, "attention": None}, RunConfig, "config")
+    run.attention = validate_node(data["attention"], attention_schema(data["attention"]["name"]), "attention")
+    run.task = validate_node(data["task"], task_schema(data["task"].get("family", "")), "task")
+    return run
+
+
+PROJECT_ROOT = Path(os.environ.get("LRA_BENCH_ROOT", Path(__file__).resolve().parents[1]))
+CONF_DIR = PROJECT_ROOT / "conf"
+
+if not OmegaConf.has_resolver("lra_root"):
+    OmegaConf.register_new_resolver("lra_root", lambda: str(PROJECT_ROOT))

@@ -1,0 +1,104 @@
+"""Task data: a registry of task families, each turning its config into tokenized splits.
+
+A family module (`listops.py`, ...) registers its config schema and a `load_splits(config, data_dir)`
+function that returns a `TaskData`. Data flows one way: config -> TaskData -> model -> trainer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from ..errors import ConfigError, did_you_mean
+
+
+@dataclass
+class TaskConfig:
+    """Fields every task node has (conf/task/<name>.yaml); families add their own."""
+
+    name: str
+    family: str
+    num_classes: int
+    max_len: int
+    source: str = "generate"
+    release_dir: str = ""
+
+    def __post_init__(self):
+        if self.source not in ("generate", "release"):
+            raise ConfigError(f"task.source: expected 'generate' or 'release', got '{self.source}'")
+
+
+@dataclass
+class Split:
+    """One tokenized split: `tokens` [n, max_len] int64 right-padded with PAD_ID, `labels` [n]."""
+
+    tokens: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self):
+        return len(self.labels)
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        return (self.tokens != PAD_ID).sum(dim=-1)
+
+    def majority_rate(self) -> float:
+        """Accuracy of always predicting the most frequent label: the chance row of the leaderboard."""
+        return torch.bincount(self.labels).max().item() / len(self.labels)
+
+
+@dataclass
+class TaskData:
+    train: Split
+    val: Split
+    test: Split
+    vocab_size: int
+    num_classes: int
+    tokenization: str
+
+
+PAD_ID = 0
+
+
+@dataclass
+class TaskFamily:
+    schema: type
+    load_splits: Callable[..., TaskData]
+
+
+_FAMILIES: dict[str, TaskFamily] = {}
+
+
+def register_task_family(name: str, schema: type):
+    """Decorator on a family's `load_splits(config, data_dir) -> TaskData`."""
+
+    def decorate(load_splits):
+        _FAMILIES[name] = TaskFamily(schema, load_splits)
+        return load_splits
+
+    return decorate
+
+
+def task_schema(family: str) -> type:
+    if family not in _FAMILIES:
+        raise ConfigError(f"task.family: unknown task family '{family}'; known: {', '.join(sorted(_FAMILIES))}"
+                          f"{did_you_mean(family, _FAMILIES)}")
+    return _FAMILIES[family].schema
+
+
+def load_task(config, data_dir: str) -> TaskData:
+    """Load (generating or reading the release files as configured) the task's tokenized splits."""
+    return _FAMILIES[config.family].load_splits(config, data_dir)
+
+
+def schema_fields(schema: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(schema)]
+
+
+for _info in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_info.name}")

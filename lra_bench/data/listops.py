@@ -1,0 +1,236 @@
+"""ListOps (Nangia & Bowman 2018; LRA version, spec/tasks.md "ListOps").
+
+Three parts, kept independent so each checks the others:
+- `generate_tree` / `tree_value` follow the official generator (lra_benchmarks/data/listops.py):
+  a node at depth < max_depth is a digit with probability 0.75, else an operator with 2..max_args
+  arguments; length counts 1 per digit and 2 per operator; the string nests left-deep binary pairs.
+- `evaluate_source` recomputes a label from the text alone (a token stack), never from the tree.
+- `read_tsv` reads the official release files (`Source<TAB>Target` header) and ours alike.
+Tokenization is the official one after its March 2021 fix: `]` -> `X`, parentheses dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import random
+import statistics
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from ..errors import DataError
+from . import PAD_ID, Split, TaskConfig, TaskData, register_task_family
+
+OPERATORS = ("[MIN", "[MAX", "[MED", "[SM")
+END = "]"
+DIGIT_PROBABILITY = 0.75
+VOCAB = ["<pad>", *map(str, range(10)), *OPERATORS, "X"]
+TOKEN_ID = {tok: i for i, tok in enumerate(VOCAB)}
+TOKENIZATION = "listops-v2 (] -> X, parentheses dropped; LRA fix of March 2021)"
+HEADER = ["Source", "Target"]
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class ListOpsConfig(TaskConfig):
+    """ListOps data parameters. Official: 96k/2k/2k, 500 < length < 2000, depth 10, 10 arguments."""
+
+    num_train: int = 96_000
+    num_val: int = 2_000
+    num_test: int = 2_000
+    min_length: int = 500
+    max_length: int = 2_000
+    max_depth: int = 10
+    max_args: int = 10
+    data_seed: int = 0
+
+
+# -- generator (official algorithm) -------------------------------------------------------------
+
+def generate_tree(rng: random.Random, depth: int, max_depth: int, max_args: int):
+    """One random expression as (tree, length); the tree is nested binary tuples as in the official code."""
+    if depth >= max_depth or rng.random() < DIGIT_PROBABILITY:
+        return rng.randrange(10), 1
+    num_args = rng.randint(2, max_args)
+    args, length = [], 2
+    for _ in range(num_args):
+        sub, sub_len = generate_tree(rng, depth + 1, max_depth, max_args)
+        args.append(sub)
+        length += sub_len
+    tree = (rng.choice(OPERATORS), args[0])
+    for arg in args[1:]:
+        tree = (tree, arg)
+    return (tree, END), length
+
+
+def tree_to_string(tree) -> str:
+    if isinstance(tree, (str, int)):
+        return str(tree)
+    return f"( {tree_to_string(tree[0])} {tree_to_string(tree[1])} )"
+
+
+def tree_value(tree) -> int:
+    """The label, computed from the tree structure (the generator's side of the check)."""
+    op, args = _collect(tree)
+    return _apply(op, [tree_value(a) if isinstance(a, tuple) else a for a in args])
+
+
+def _collect(tree):
+    """Unfold ((((op, a1), a2), ...), END) into (op, [a1, a2, ...])."""
+    node, _end = tree
+    args = []
+    while isinstance(node[0], tuple):
+        node, arg = node
+        args.append(arg)
+    op, first = node
+    return op, [first, *reversed(args)]
+
+
+def _apply(op: str, values: list[int]) -> int:
+    if op == "[MIN":
+        return min(values)
+    if op == "[MAX":
+        return max(values)
+    if op == "[MED":
+        return int(statistics.median(values))
+    return sum(values) % 10
+
+
+def generate_examples(num: int, min_length: int, max_length: int, max_depth: int, max_args: int,
+                      seed: int) -> list[tuple[str, int]]:
+    """`num` distinct (source, label) pairs with min_length < length < max_length, in a seeded order."""
+    rng = random.Random(seed)
+    examples: dict[str, int] = {}
+    while len(examples) < num:
+        tree, length = generate_tree(rng, 1, max_depth, max_args)
+        if min_length < length < max_length:
+            examples.setdefault(tree_to_string(tree), tree_value(tree))
+    return list(examples.items())
+
+
+# -- independent evaluator ------------------------------------------------------------------------
+
+def evaluate_source(source: str) -> int:
+    """Recompute a label from the Source text alone with an operand stack."""
+    stack: list[list] = []
+    result = None
+    for tok in source.replace("(", " ").replace(")", " ").split():
+        if tok in OPERATORS:
+            stack.append([tok])
+        elif tok == END:
+            op, *values = stack.pop()
+            value = _apply(op, values)
+            if stack:
+                stack[-1].append(value)
+            else:
+                result = value
+        elif tok.isdigit() and len(tok) == 1:
+            if not stack:
+                return int(tok)
+            stack[-1].append(int(tok))
+        else:
+            raise ValueError(f"unexpected token {tok!r}")
+    if stack or result is None:
+        raise ValueError("unbalanced expression")
+    return result
+
+
+def tree_depth(source: str) -> int:
+    """Operator nesting depth of an expression (a lone digit has depth 0)."""
+    depth = best = 0
+    for tok in source.split():
+        if tok in OPERATORS:
+            depth += 1
+            best = max(best, depth)
+        elif tok == END:
+            depth -= 1
+    return best
+
+
+# -- files ----------------------------------------------------------------------------------------
+
+def tokenize(source: str) -> list[int]:
+    """Official tokenization: `]` -> X, drop parentheses, whitespace split."""
+    return [TOKEN_ID[t] for t in source.replace("]", "X").replace("(", "").replace(")", "").split()]
+
+
+def write_tsv(path: Path, examples: list[tuple[str, int]]):
+    """Write the official format (header `Source<TAB>Target`), atomically."""
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        writer.writerow(HEADER)
+        writer.writerows(examples)
+    os.replace(tmp, path)
+
+
+def read_tsv(path: Path) -> list[tuple[str, int]]:
+    """Read an official-format ListOps TSV; malformed input raises DataError naming file and line."""
+    if not path.is_file():
+        raise DataError(f"{path}: ListOps file not found; expected the LRA release's "
+                        "listops-1000/basic_{train,val,test}.tsv (lra_release.gz) or task.source=generate")
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh, delimiter="\t"))
+    if not rows or rows[0] != HEADER:
+        got = "\\t".join(rows[0]) if rows else "an empty file"
+        raise DataError(f"{path}:1: expected header 'Source\\tTarget', got '{got[:60]}'")
+    examples = []
+    for lineno, row in enumerate(rows[1:], start=2):
+        if len(row) != 2 or not row[1].strip().lstrip("-").isdigit():
+            raise DataError(f"{path}:{lineno}: expected '<expression>\\t<integer label>', got {row!r:.80}")
+        examples.append((row[0], int(row[1])))
+    return examples
+
+
+def _to_split(examples, max_len: int, path: Path) -> Split:
+    tokens = torch.full((len(examples), max_len), PAD_ID, dtype=torch.long)
+    labels = torch.empty(len(examples), dtype=torch.long)
+    for row, (source, label) in enumerate(examples):
+        try:
+            ids = tokenize(source)[:max_len]
+        except KeyError as err:
+            raise DataError(f"{path}:{row + 2}: unknown ListOps token {err.args[0]!r}; "
+                            f"expected digits, {', '.join(OPERATORS)}, ], ( and )") from None
+        tokens[row, :len(ids)] = torch.tensor(ids)
+        labels[row] = label
+    if labels.numel() and not (0 <= labels.min() and labels.max() <= 9):
+        raise DataError(f"{path}: labels must be 0..9, found {labels.min().item()}..{labels.max().item()}")
+    return Split(tokens, labels)
+
+
+def generated_dir(config: ListOpsConfig, data_dir: str) -> Path:
+    """Cache folder keyed by every generator parameter, so a changed preset never reads stale data."""
+    params = {k: v for k, v in asdict(config).items() if k not in ("name", "source", "release_dir", "max_len")}
+    key = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:10]
+    return Path(data_dir) / "listops" / "data" / f"generated-{key}"
+
+
+def ensure_generated(config: ListOpsConfig, data_dir: str) -> Path:
+    """Generate the three official-format TSVs once (seeded), then reuse them."""
+    folder = generated_dir(config, data_dir)
+    if all((folder / f"basic_{s}.tsv").is_file() for s in SPLITS):
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    sizes = {"train": config.num_train, "val": config.num_val, "test": config.num_test}
+    examples = generate_examples(sum(sizes.values()), config.min_length, config.max_length,
+                                 config.max_depth, config.max_args, config.data_seed)
+    start = 0
+    for split in SPLITS:  # the official builder splits in this order
+        write_tsv(folder / f"basic_{split}.tsv", examples[start:start + sizes[split]])
+        start += sizes[split]
+    return folder
+
+
+@register_task_family("listops", ListOpsConfig)
+def load_splits(config: ListOpsConfig, data_dir: str) -> TaskData:
+    if config.source == "generate":
+        folder = ensure_generated(config, data_dir)
+    else:
+        folder = Path(config.release_dir or Path(data_dir) / "listops" / "data" / "listops-1000")
+    splits = {s: _to_split(read_tsv(folder / f"basic_{s}.tsv"), config.max_len, folder / f"basic_{s}.tsv")
+              for s in SPLITS}
+    return TaskData(**splits, vocab_size=len(VOCAB), num_classes=config.num_classes, tokenization=TOKENIZATION)

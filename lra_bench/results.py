@@ -1,0 +1,65 @@
+"""Run records and the local results store (spec/README.md, "Results record").
+
+One JSON file per run under the store folder, named by run id. Writes go to a temporary file in the
+same folder, are flushed to disk, then renamed over the target: a reader sees the old record or the
+new one, never a torn one, even if the writer is killed (os.replace is atomic on POSIX).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+RECORD_VERSION = 1
+STATUSES = ("ok", "failed", "diverged", "oom", "running")
+
+# Config parts that do not change what is trained: left out of the hash, so a moved store or a
+# different logger still identifies the same run.
+_IDENTITY_EXCLUDED = ("paths", "logger")
+
+
+def config_hash(resolved_config: dict) -> str:
+    identity = {k: v for k, v in resolved_config.items() if k not in _IDENTITY_EXCLUDED}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def run_id(task: str, attention: str, seed: int, hash_: str) -> str:
+    return f"{task}__{attention}__s{seed}__{hash_}"
+
+
+def write_record(store_dir: str | Path, record: dict) -> Path:
+    """Atomically write `record` as <store_dir>/<run_id>.json and return the path."""
+    store = Path(store_dir)
+    store.mkdir(parents=True, exist_ok=True)
+    target = store / f"{record['run_id']}.json"
+    fd, tmp = tempfile.mkstemp(dir=store, prefix=f".{record['run_id']}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(record, fh, indent=2, sort_keys=True, default=str)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def read_records(store_dir: str | Path) -> list[dict]:
+    """Every readable record in the store; a broken file is skipped with a warning naming it."""
+    records = []
+    for path in sorted(Path(store_dir).glob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            warnings.warn(f"{path}: skipped, not a complete JSON record ({err})", stacklevel=2)
+            continue
+        if not isinstance(record, dict) or "run_id" not in record:
+            warnings.warn(f"{path}: skipped, no 'run_id' (not an lra-bench record)", stacklevel=2)
+            continue
+        records.append(record)
+    return records

@@ -1,0 +1,116 @@
+"""One run, from a composed config to a results record (the Hydra job body).
+
+The record is written when the run starts (status `running`) and again when it ends. Any failure
+becomes a record with its status (`failed`, `oom`, `diverged`) and the last line of the error, and
+the exception does not escape: one failed run never stops a sweep (lessons.md, "Harness fragility").
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import socket
+import time
+import traceback
+from datetime import datetime, timezone
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from . import __version__
+from .config import RunConfig, validate_run_config
+from .data import load_task
+from .errors import LraBenchError
+from .model import Classifier
+from .results import RECORD_VERSION, config_hash, run_id, write_record
+from .tracking import Tracker
+from .train import Diverged, Trainer, resolve_device
+
+
+def seed_everything(seed: int):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def software_versions() -> dict:
+    import hydra
+    import omegaconf
+
+    return {"lra_bench": __version__, "torch": torch.__version__, "python": platform.python_version(),
+            "hydra": hydra.__version__, "omegaconf": omegaconf.__version__,
+            "cuda": torch.version.cuda, "platform": platform.platform()}
+
+
+def describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def classify_failure(err: BaseException) -> str:
+    if isinstance(err, Diverged):
+        return "diverged"
+    if isinstance(err, torch.OutOfMemoryError) or "out of memory" in str(err).lower():
+        return "oom"
+    return "failed"
+
+
+def error_line(err: BaseException) -> str:
+    """The last line a user needs: `Type: message` (first line of the message only)."""
+    message = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return f"{type(err).__name__}: {message}" if not isinstance(err, LraBenchError) else message
+
+
+def run_experiment(cfg: DictConfig) -> dict:
+    """Train and evaluate one configuration; return (and store) its record, whatever happens."""
+    run: RunConfig = validate_run_config(cfg)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    hash_ = config_hash(resolved)
+    rid = run_id(run.task.name, run.attention.name, run.seed, hash_)
+    record = {
+        "record_version": RECORD_VERSION, "run_id": rid, "config_hash": hash_,
+        "task": run.task.name, "attention": run.attention.name, "model": run.model.name, "seed": run.seed,
+        "recipe": resolved.get("recipe", {}), "status": "running", "error": None,
+        "started_at": datetime.now(timezone.utc).isoformat(), "host": socket.gethostname(),
+        "output_dir": run.paths.output_dir, "software": software_versions(), "config": resolved,
+    }
+    write_record(run.paths.store_dir, record)
+    if run.trainer.num_threads:
+        torch.set_num_threads(run.trainer.num_threads)
+    seed_everything(run.seed)
+    tracker = None
+    start = time.perf_counter()
+    exit_code = 1
+    try:
+        data = load_task(run.task, run.paths.data_dir)
+        model = Classifier(run.model, run.attention, data.vocab_size, run.task.max_len, data.num_classes,
+                           two_tower=getattr(run.task, "two_tower", False))
+        record["num_parameters"] = sum(p.numel() for p in model.parameters())
+        record["tokenization"] = data.tokenization
+        record["data_sizes"] = {s: len(getattr(data, s)) for s in ("train", "val", "test")}
+        tracker = Tracker(run.logger, rid, run.paths.output_dir, resolved, [run.task.name, run.attention.name])
+        record["wandb"] = {"path": tracker.path, "mode": run.logger.mode if tracker.run else "off",
+                           "dir": getattr(tracker, "dir", None)}
+        trainer = Trainer(model, data, run.trainer, run.seed, os.path.join(run.paths.output_dir, "checkpoints"),
+                          tracker)
+        device = trainer.device
+        record["device"] = describe_device(device)
+        result = trainer.fit()
+        record.update(status="ok", metrics=result.metrics, throughput=result.throughput, history=result.history,
+                      steps=run.trainer.max_steps)
+        tracker.summary({**result.metrics, **result.throughput})
+        exit_code = 0
+    except Exception as err:  # noqa: BLE001 - every failure becomes a record, never a stopped sweep
+        record.update(status=classify_failure(err), error=error_line(err),
+                      traceback=traceback.format_exc(limit=-8))
+        record.setdefault("device", describe_device(resolve_device(run.trainer.device)))
+    finally:
+        record["wall_seconds"] = time.perf_counter() - start
+        record["finished_at"] = datetime.now(timezone.utc).isoformat()
+        if tracker is not None:
+            tracker.finish(exit_code)
+        write_record(run.paths.store_dir, record)
+    return record

@@ -1,0 +1,78 @@
+"""Bad input gets one line naming what was wrong and what was expected (README, "Bad input")."""
+
+import pytest
+
+from lra_bench.cli import main, sweep_overrides
+
+
+def _error_line(capsys):
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err, f"expected one line, got:\n{err}"
+    assert "Traceback" not in err
+    return err
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("attention=softmaxx", "attention=softmaxx: unknown attention; available: linear"),
+    ("task=listopz", "task=listopz: unknown task; available: listops, listops_small (did you mean 'listops'?)"),
+    ("model=huge", "model=huge: unknown model; available:"),
+    ("trainer.max_steps=abc", "trainer.max_steps: expected int, got 'abc'"),
+    ("trainer.lr=fast", "trainer.lr: expected float, got 'fast'"),
+    ("trainer.max_stepz=5", "trainer.max_stepz: unknown key; expected one of max_steps"),
+    ("+trainer.max_stepz=5", "trainer.max_stepz: unknown key; expected one of max_steps"),
+    ("trainer.schedule=cosin", "trainer.schedule: expected one of cosine, linear, rsqrt, constant, got 'cosin'"),
+    ("model.causal=maybe", "model.causal: expected bool, got 'maybe'"),
+    ("attention.epz=1", "attention.epz: unknown key"),
+    ("attention=linear attention.eps=tiny", "attention.eps: expected float, got 'tiny'"),
+])
+def test_bad_config_is_one_line_naming_the_key(workspace, capsys, override, expected):
+    code = main(["train", *workspace.overrides(*override.split())])
+    assert code == 2
+    assert expected in _error_line(capsys)
+    assert not workspace.records(), "nothing may run on a bad config"
+
+
+def test_bad_value_in_a_sweep_list_is_caught_before_any_run(workspace, capsys):
+    assert main(["train", "-m", *workspace.overrides("attention=softmax,nope")]) == 2
+    assert "attention=nope: unknown attention" in _error_line(capsys)
+    assert not workspace.records()
+
+
+def test_missing_data_file_is_one_line_with_where_and_how(workspace, capsys, tmp_path):
+    code = main(["train", *workspace.overrides("task.source=release", f"task.release_dir={tmp_path}/lra")])
+    assert code == 1
+    err = _error_line(capsys)
+    assert f"{tmp_path}/lra/basic_train.tsv: ListOps file not found" in err and "lra_release" in err
+    (record,) = workspace.records()
+    assert record["status"] == "failed" and "basic_train.tsv" in record["error"]
+
+
+def test_malformed_data_file_is_one_line(workspace, capsys, tmp_path):
+    for split in ("train", "val", "test"):
+        (tmp_path / f"basic_{split}.tsv").write_text("Source,Target\n( [MAX 1 2 ] ),2\n")
+    code = main(["train", *workspace.overrides("task.source=release", f"task.release_dir={tmp_path}")])
+    assert code == 1
+    assert "basic_train.tsv:1: expected header 'Source\\tTarget', got 'Source,Target'" in _error_line(capsys)
+
+
+def test_unknown_command_and_sweep_preset(capsys):
+    assert main(["trian"]) == 2
+    assert "unknown command 'trian'" in _error_line(capsys) 
+    assert main(["sweep", "sweep=nightly"]) == 2
+    assert "sweep=nightly: unknown sweep preset; available: cpu_default" in _error_line(capsys)
+
+
+def test_sweep_grid_covers_every_registered_attention_and_user_overrides_win():
+    from lra_bench.attention import list_attentions
+
+    grid = sweep_overrides([])
+    assert f"attention={','.join(list_attentions())}" in grid and "task=listops_small" in grid
+    grid = sweep_overrides(["attention=linear", "trainer.max_steps=5"])
+    assert "attention=linear" in grid and not any(g.startswith("attention=") and "," in g for g in grid)
+    assert grid[-1] == "trainer.max_steps=5"
+
+
+def test_ls_lists_registry_with_wildcards(capsys):
+    assert main(["ls", "attentions", "lin*"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("linear") and "softmax" not in out

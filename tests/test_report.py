@@ -1,0 +1,52 @@
+"""The report's table holds exactly the numbers of the records it read; failures are visible."""
+
+import pandas as pd
+import pytest
+
+from lra_bench.report import write_report
+from lra_bench.results import write_record
+
+
+def _record(attention, task, seed, acc, status="ok", chance=0.2, when="2026-01-01T00:00:00"):
+    metrics = {"test_accuracy": acc, "chance_accuracy": chance, "stuck_at_chance": acc <= chance} if acc else {}
+    return {"run_id": f"{task}__{attention}__s{seed}", "task": task, "attention": attention, "seed": seed,
+            "status": status, "metrics": metrics, "num_parameters": 1234, "finished_at": when,
+            "error": None if status == "ok" else "RuntimeError: boom"}
+
+
+def test_table_holds_the_records_numbers(tmp_path):
+    store = tmp_path / "runs"
+    write_record(store, _record("softmax", "listops_small", 0, 0.40))
+    write_record(store, _record("softmax", "listops_small", 1, 0.30))
+    write_record(store, _record("linear", "listops_small", 0, 0.25))
+    write_record(store, _record("softmax", "text_small", 0, 0.60))
+    write_record(store, _record("linear", "text_small", 0, None, status="oom"))
+    write_record(store, _record("weird", "text_small", 0, 0.10))
+    markdown, paths = write_report(store, tmp_path / "out")
+    assert [p.name for p in paths] == ["leaderboard.md", "leaderboard.csv", "leaderboard.png"]
+    assert all(p.stat().st_size > 0 for p in paths)
+    table = pd.read_csv(paths[1], index_col="attention")
+    assert table.loc["softmax", "listops_small"] == pytest.approx(35.0)
+    assert table.loc["linear", "listops_small"] == pytest.approx(25.0)
+    assert table.loc["softmax", "avg"] == pytest.approx((35.0 + 60.0) / 2)
+    assert pd.isna(table.loc["linear", "text_small"]), "a failed run must never become a number"
+    assert table.loc["chance", "listops_small"] == pytest.approx(20.0)
+    assert "35.00 ± 7.07 (n=2)" in markdown
+    assert "OOM" in markdown and "RuntimeError: boom" in markdown
+    assert "10.00 (chance)" in markdown
+    assert list(table.index)[:1] == ["softmax"] and list(table.index)[-1] == "chance"
+
+
+def test_latest_record_per_seed_wins(tmp_path):
+    store = tmp_path / "runs"
+    old = _record("softmax", "t", 0, 0.10, when="2026-01-01")
+    new = dict(_record("softmax", "t", 0, 0.50, when="2026-02-01"), run_id="t__softmax__s0__new")
+    write_record(store, old)
+    write_record(store, new)
+    _, paths = write_report(store, tmp_path)
+    assert pd.read_csv(paths[1], index_col="attention").loc["softmax", "t"] == pytest.approx(50.0)
+
+
+def test_empty_store_says_what_to_run(tmp_path):
+    markdown, paths = write_report(tmp_path / "nothing", tmp_path)
+    assert "lra-bench sweep" in markdown and paths == []

@@ -1,0 +1,25 @@
+"""The whole path as a user runs it: `lra-bench sweep` then `lra-bench report`, in subprocesses."""
+
+import os
+import subprocess
+import sys
+
+
+def _cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "lra_bench.cli", *args], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, **(env or {})})
+
+
+def test_sweep_runs_every_registered_attention_and_reports(workspace):
+    from lra_bench.attention import list_attentions
+
+    proc = _cli("sweep", *workspace.overrides())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    records = workspace.records()
+    assert sorted(r["attention"] for r in records) == list_attentions()
+    assert all(r["status"] == "ok" for r in records)
+    report = _cli("report", "--store", str(workspace.store), "--out", str(workspace.root / "report"))
+    assert report.returncode == 0, report.stderr
+    for name in list_attentions():
+        assert f"| {name}" in report.stdout
+    assert (workspace.root / "report" / "leaderboard.png").exists()
