@@ -111,7 +111,7 @@ def write_report(store: Path, out: Path) -> tuple[str, list[Path]]:
     frame = records_frame(records)
     display, numeric = leaderboard(frame)
     out.mkdir(parents=True, exist_ok=True)
-    markdown = display.to_markdown()
+    markdown = display.to_markdown(disable_numparse=True)
     failures = frame[frame.status != "ok"]
     notes = "".join(f"\n- {r.attention} on {r.task} (seed {r.seed}): {r.status}: {r.error}"
                     for r in failures.itertuples())
