@@ -5,6 +5,7 @@
     lra-bench report [--store DIR]      leaderboard tables and plots from the results store
     lra-bench prepare task=NAME         generate / read and check a task's data once
     lra-bench ls attentions|tasks [PATTERN]
+    lra-bench new-attention NAME        a new variant file + config that already pass the conformance suite
 
 Overrides are checked before Hydra starts: a wrong name, key or type prints one line and exits 2.
 """
@@ -227,7 +228,19 @@ def cmd_ls(args: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "sweep": cmd_sweep, "report": cmd_report, "prepare": cmd_prepare, "ls": cmd_ls}
+def cmd_new_attention(args: list[str]) -> int:
+    from .scaffold import new_attention
+
+    if len(args) != 1:
+        raise ConfigError("new-attention: expected exactly one NAME, e.g. `lra-bench new-attention my_attn`")
+    for path in new_attention(args[0]):
+        print(f"wrote {path}")
+    print(f"next: edit the forward of {args[0]}, then `pytest -k \"conformance and {args[0]}\"` and "
+          f"`lra-bench train attention={args[0]}`")
+    return 0
+
+
+COMMANDS = {"new-attention": cmd_new_attention, "train": cmd_train, "sweep": cmd_sweep, "report": cmd_report, "prepare": cmd_prepare, "ls": cmd_ls}
 
 
 def main(argv: list[str] | None = None) -> int:

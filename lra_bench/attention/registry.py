@@ -32,6 +32,9 @@ class Attention(nn.Module):
     - `padding_invariant`: padded keys do not change outputs at real positions.
     - `needs_max_len`: parameters depend on `max_len` (e.g. Linformer's projections).
     - `bf16_tolerance`: max |out_bf16 - out_fp32| / max|out_fp32| the variant promises.
+    - `statistics_see_future`: the causal form uses whole-sequence statistics (e.g. LLN's moment
+      matching), so later tokens change earlier outputs through those scalars; the conformance
+      suite reports this instead of testing for no causal leak.
     """
 
     supports_causal: bool = True
@@ -39,6 +42,7 @@ class Attention(nn.Module):
     padding_invariant: bool = True
     needs_max_len: bool = False
     bf16_tolerance: float = 0.05
+    statistics_see_future: bool = False
 
     def __init__(self, dim_head: int, num_heads: int, causal: bool = False, max_len: int = 4096):
         super().__init__()

@@ -1,0 +1,76 @@
+"""Latte: latent attention (Dolga, Maystre, Cobzarenco, Barber 2024; authors' code
+raresdolga/latte_transformer `models/modules/latte.py`; spec/attention.md "Latte").
+
+o_t = sum_l p(l|t) sum_{s in S_t} p(s|l,t) v_s with p(l|t) = softmax_l of the query's latent logits
+and p(s|l,t) = exp(k_{s,l}) / sum_{s' in S_t} exp(k_{s',l}); no 1/sqrt(d). The head's q and k
+channels are the latent logits (L/H = d, the authors' model when L = D); `num_latents` (total over
+heads) different from heads x d adds a learned per-head d -> L/H map on q and k.
+
+Non-causal: O = softmax_l(Q) (softmax_s(K)^T V). Causal: per latent, a running max m (stop-gradient)
+keeps exp(k - m) <= 1; computed chunk by chunk: inside a chunk every term uses the chunk's reference
+(the running max up to the chunk's end), and the state of earlier chunks is rescaled by
+exp(R_j - R_c) <= 1. State per step: L x d, constant in the length.
+"""
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from .masking import pad_to_multiple
+from .registry import Attention, register_attention
+
+
+@register_attention("latte")
+class LatteAttention(Attention):
+    def __init__(self, dim_head, num_heads, causal=False, max_len=4096, num_latents: int = 0, chunk_size: int = 64):
+        super().__init__(dim_head, num_heads, causal, max_len)
+        self.chunk_size = chunk_size
+        total = num_latents or num_heads * dim_head
+        if total % num_heads:
+            raise ConfigError(f"attention.num_latents: {total} must be divisible by the number of heads {num_heads}")
+        self.latents_per_head = total // num_heads
+        if self.latents_per_head != dim_head:
+            self.q_map = nn.Parameter(torch.randn(num_heads, dim_head, self.latents_per_head) / dim_head**0.5)
+            self.k_map = nn.Parameter(torch.randn(num_heads, dim_head, self.latents_per_head) / dim_head**0.5)
+        else:
+            self.q_map = self.k_map = None
+
+    def forward(self, q, k, v, key_padding_mask=None):
+        if self.q_map is not None:
+            q = torch.einsum("bhnd,hdl->bhnl", q, self.q_map.to(q.dtype))
+            k = torch.einsum("bhnd,hdl->bhnl", k, self.k_map.to(k.dtype))
+        if key_padding_mask is not None:
+            k = k.masked_fill(~key_padding_mask[:, None, :, None], float("-inf"))
+        p_latent = q.softmax(dim=-1)
+        if not self.causal:
+            p_key = k.softmax(dim=2)  # over positions s
+            return p_latent @ (p_key.transpose(-1, -2) @ v)
+        return causal_latte(p_latent, k, v, self.chunk_size)
+
+
+def causal_latte(p_latent: torch.Tensor, logits: torch.Tensor, v: torch.Tensor, chunk_size: int) -> torch.Tensor:
+    """o_t = sum_l p(l|t) (sum_{s<=t} exp(k_sl) v_s) / (sum_{s<=t} exp(k_sl)), chunk-parallel and stable."""
+    B, H, N, L = logits.shape
+    C = min(chunk_size, N)
+    P, K, V = (pad_to_multiple(t, C) for t in (p_latent, logits, v))
+    K = torch.cat([K[:, :, :N], K.new_full((B, H, K.shape[2] - N, L), float("-inf"))], dim=2)
+    n = K.shape[2] // C
+    P, K, V = P.view(B, H, n, C, L), K.view(B, H, n, C, L), V.view(B, H, n, C, -1)
+    # reference per chunk and latent: running max up to the chunk's end (finite floor for all-padding)
+    ref = K.amax(dim=3).cummax(dim=2).values.clamp_min(-1e4).detach()  # [B, H, n, L]
+    G = torch.exp(K - ref[:, :, :, None, :])  # [B, H, n, C, L], entries in [0, 1]
+    chunk_state = torch.einsum("bhncl,bhncd->bhnld", G, V)
+    chunk_norm = G.sum(dim=3)
+    # earlier chunks' contribution in chunk c's reference: sum_{j<c} exp(R_j - R_c) * state_j
+    decay = torch.exp(ref[:, :, None, :, :] - ref[:, :, :, None, :])  # [B, H, c, j, L]
+    earlier = torch.ones(n, n, dtype=torch.bool, device=K.device).tril(-1)[None, None, :, :, None]
+    decay = decay * earlier
+    state = torch.einsum("bhcjl,bhjld->bhcld", decay, chunk_state)
+    norm = torch.einsum("bhcjl,bhjl->bhcl", decay, chunk_norm)
+    # normaliser at each position: earlier chunks + this chunk's prefix
+    Z = norm[:, :, :, None, :] + G.cumsum(dim=3)
+    W = P / Z.clamp_min(torch.finfo(Z.dtype).tiny)  # p(l|t) / Z_{t,l}
+    tril = torch.ones(C, C, dtype=torch.bool, device=K.device).tril()
+    scores = torch.einsum("bhntl,bhnsl->bhnts", W, G).masked_fill(~tril, 0.0)
+    out = scores @ V + torch.einsum("bhntl,bhnld->bhntd", W, state)
+    return out.reshape(B, H, n * C, -1)[:, :, :N]

@@ -1,0 +1,149 @@
+"""The conformance suite (spec/README.md, "Conformance"): every registered variant, present or future,
+in every form it declares (non-causal / causal), gets these tests with no code of its own.
+
+Tolerances: float64 checks (padding, causality, batch independence) to 1e-9 absolute; float32 vs
+bfloat16 to the variant's declared `bf16_tolerance` relative to max |output|.
+"""
+
+import pytest
+import torch
+
+from lra_bench.attention import attention_schema, build_attention, get_attention_class, list_attentions
+
+DIM_HEAD, HEADS, MAX_LEN, PRIME = 16, 2, 48, 37
+
+
+def _forms():
+    for name in list_attentions():
+        cls = get_attention_class(name)
+        if cls.supports_noncausal:
+            yield pytest.param(name, False, id=f"{name}-noncausal")
+        if cls.supports_causal:
+            yield pytest.param(name, True, id=f"{name}-causal")
+
+
+FORMS = list(_forms())
+
+
+def _build(name, causal, seed=0, dtype=torch.float64):
+    torch.manual_seed(seed)
+    module = build_attention(attention_schema(name)(name=name), dim_head=DIM_HEAD, num_heads=HEADS, causal=causal,
+                             max_len=MAX_LEN)
+    return module.to(dtype)
+
+
+def _qkv(batch=2, length=PRIME, dtype=torch.float64, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(batch, HEADS, length, DIM_HEAD, generator=g).to(dtype) for _ in range(3)]
+
+
+def _mask(lengths, total):
+    return torch.arange(total)[None, :] < torch.tensor(lengths)[:, None]
+
+
+@pytest.mark.parametrize("name, causal", FORMS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_conformance_shape_and_dtype(name, causal, dtype):
+    module = _build(name, causal, dtype=dtype)
+    q, k, v = _qkv(dtype=dtype)
+    out = module(q, k, v, _mask([PRIME, 20], PRIME))
+    assert out.shape == q.shape and out.dtype == dtype
+    assert torch.isfinite(out.float()).all()
+
+
+@pytest.mark.parametrize("name, causal", FORMS)
+def test_conformance_padding_invariance(name, causal):
+    if not get_attention_class(name).padding_invariant:
+        pytest.skip(f"{name} declares padding_invariant = False")
+    module = _build(name, causal)
+    q, k, v = _qkv()
+    padded = module(q, k, v, _mask([PRIME, 20], PRIME))
+    alone = module(q[1:, :, :20], k[1:, :, :20], v[1:, :, :20], None)
+    torch.testing.assert_close(padded[1:, :, :20], alone, atol=1e-9, rtol=0)
+    # garbage in the padded positions changes nothing at real positions
+    q2, k2, v2 = (t.clone() for t in (q, k, v))
+    for t in (q2, k2, v2):
+        t[1, :, 20:] = 1e3 * torch.randn_like(t[1, :, 20:])
+    torch.testing.assert_close(module(q2, k2, v2, _mask([PRIME, 20], PRIME))[1, :, :20], padded[1, :, :20],
+                               atol=1e-9, rtol=0)
+
+
+@pytest.mark.parametrize("name", [n for n in list_attentions() if get_attention_class(n).supports_causal])
+def test_conformance_no_causal_leak(name):
+    if get_attention_class(name).statistics_see_future:
+        pytest.skip(f"{name} declares statistics_see_future: whole-sequence statistics by design (see its docstring)")
+    module = _build(name, True)
+    q, k, v = _qkv()
+    out = module(q, k, v, None)
+    cut = 17
+    q2, k2, v2 = (t.clone() for t in (q, k, v))
+    for t in (q2, k2, v2):
+        t[:, :, cut:] = 5 * torch.randn_like(t[:, :, cut:])
+    out2 = module(q2, k2, v2, None)
+    torch.testing.assert_close(out2[:, :, :cut], out[:, :, :cut], atol=1e-9, rtol=0)
+    assert (out2[:, :, cut:] - out[:, :, cut:]).abs().max() > 1e-3, "the perturbation should change later outputs"
+
+
+@pytest.mark.parametrize("name, causal", FORMS)
+def test_conformance_finite_gradients(name, causal):
+    module = _build(name, causal, dtype=torch.float32)
+    q, k, v = (t.requires_grad_() for t in _qkv(dtype=torch.float32))
+    out = module(q, k, v, _mask([PRIME, 20], PRIME))
+    (out * torch.randn_like(out)).sum().backward()
+    for t in (q, k, v):
+        assert t.grad is not None and torch.isfinite(t.grad).all() and t.grad.abs().sum() > 0
+    for pname, p in module.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), pname
+
+
+@pytest.mark.parametrize("name, causal", FORMS)
+def test_conformance_batch_independence(name, causal):
+    module = _build(name, causal)
+    q, k, v = _qkv(batch=3)
+    mask = _mask([PRIME, 30, 25], PRIME)
+    first = module(q[:2], k[:2], v[:2], mask[:2])
+    other = module(q[[0, 2]], k[[0, 2]], v[[0, 2]], mask[[0, 2]])
+    torch.testing.assert_close(first[0], other[0], atol=1e-9, rtol=0)
+
+
+@pytest.mark.parametrize("name, causal", FORMS)
+def test_conformance_float32_bfloat16_agreement(name, causal):
+    tolerance = get_attention_class(name).bf16_tolerance
+    module = _build(name, causal, dtype=torch.float32)
+    q, k, v = _qkv(dtype=torch.float32)
+    mask = _mask([PRIME, 20], PRIME)
+    reference = module(q, k, v, mask)
+    low = module.to(torch.bfloat16)(*(t.bfloat16() for t in (q, k, v)), mask).float()
+    error = ((low - reference).abs().max() / reference.abs().max()).item()
+    assert error <= tolerance, f"bf16 relative error {error:.3g} > declared {tolerance}"
+
+
+@pytest.mark.parametrize("name, causal", FORMS)
+@pytest.mark.parametrize("length", [1, PRIME, MAX_LEN])
+def test_conformance_odd_lengths(name, causal, length):
+    module = _build(name, causal, dtype=torch.float32)
+    q, k, v = _qkv(length=length, dtype=torch.float32)
+    for mask in (None, _mask([length, max(1, length // 2)], length)):
+        out = module(q, k, v, mask)
+        assert out.shape == q.shape and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name, causal", FORMS)
+def test_conformance_determinism(name, causal):
+    q, k, v = _qkv(dtype=torch.float32)
+    mask = _mask([PRIME, 20], PRIME)
+    a = _build(name, causal, seed=3, dtype=torch.float32)(q, k, v, mask)
+    b = _build(name, causal, seed=3, dtype=torch.float32)(q, k, v, mask)
+    assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("name", list_attentions())
+def test_conformance_has_a_config_file(name):
+    from lra_bench.config import CONF_DIR
+    from omegaconf import OmegaConf
+
+    path = CONF_DIR / "attention" / f"{name}.yaml"
+    assert path.is_file(), f"conf/attention/{name}.yaml is missing"
+    node = OmegaConf.load(path)
+    assert node.name == name
+    attention_schema(name)(**node)  # every key is a known, well-typed hyperparameter
