@@ -143,8 +143,9 @@ def cmd_train(args: list[str]) -> int:
     return 0
 
 
-def sweep_overrides(args: list[str]) -> list[str]:
-    """The multirun overrides for `lra-bench sweep`: the preset's grid, then the user's overrides."""
+def sweep_overrides(args: list[str]) -> list[list[str]]:
+    """The multiruns of `lra-bench sweep`: one per task of the preset (its grid and the task's own
+    overrides), then the user's overrides; a user's `task=` makes it one multirun over those tasks."""
     from .attention import list_attentions
 
     preset_name = next((a.split("=", 1)[1] for a in args if a.startswith("sweep=")), "cpu_default")
@@ -156,22 +157,25 @@ def sweep_overrides(args: list[str]) -> list[str]:
     preset = OmegaConf.load(preset_path)
     user = [a for a in args if not a.startswith("sweep=")]
     given = {a.split("=", 1)[0].lstrip("+~") for a in user if "=" in a}
-    attentions = list_attentions() if preset.attentions == "all" else list(preset.attentions)
     grid = []
-    if "task" not in given:
-        grid.append("task=" + ",".join(preset.tasks))
     if "attention" not in given:
+        attentions = list_attentions() if preset.attentions == "all" else list(preset.attentions)
         grid.append("attention=" + ",".join(attentions))
     if "seed" not in given:
         grid.append("seed=" + ",".join(str(s) for s in preset.seeds))
-    return [*grid, *preset.overrides, *user]
+    common = [*grid, *preset.overrides]
+    if "task" in given:
+        return [[*common, *user]]
+    return [[f"task={task}", *common, *task_overrides, *user] for task, task_overrides in preset.tasks.items()]
 
 
 def cmd_sweep(args: list[str]) -> int:
-    overrides = sweep_overrides(args)
-    check_overrides(overrides)
+    runs = sweep_overrides(args)
+    for overrides in runs:
+        check_overrides(overrides)
     _FINISHED.clear()
-    _launch(overrides, multirun=True)
+    for overrides in runs:
+        _launch(overrides, multirun=True)
     counts = {}
     for record in _FINISHED:
         counts[record["status"]] = counts.get(record["status"], 0) + 1

@@ -78,7 +78,7 @@ def batches(split: Split, batch_size: int, generator: torch.Generator | None):
     order = torch.randperm(len(split), generator=generator) if generator is not None else torch.arange(len(split))
     for start in range(0, len(split), batch_size):
         index = order[start:start + batch_size]
-        yield trim_padding(split.tokens[index]), split.labels[index]
+        yield trim_padding(split.tokens[index].long()), split.labels[index]
 
 
 def endless_batches(split: Split, batch_size: int, seed: int):
@@ -128,7 +128,7 @@ class Trainer:
         history, train_seconds, train_examples, train_tokens = [], 0.0, 0, 0
         eval_totals = {"seconds": 0.0, "examples": 0, "tokens": 0}
         self.model.train()
-        bar = tqdm(range(1, cfg.max_steps + 1), disable=not cfg.progress, desc="train", leave=False,
+        bar = tqdm(range(1, cfg.max_steps + 1), disable=None if cfg.progress else True, desc="train", leave=False,
                    mininterval=1.0)
         for step in bar:
             start = time.perf_counter()

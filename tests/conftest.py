@@ -34,3 +34,7 @@ def workspace(tmp_path):
             return [json.loads(p.read_text()) for p in sorted(Path(self.store).glob("*.json"))]
 
     return Workspace()
+
+# Data hubs are unreachable in tests: fail fast instead of retrying the network.
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -13,8 +13,9 @@ def _error_line(capsys):
 
 
 @pytest.mark.parametrize("override, expected", [
-    ("attention=softmaxx", "attention=softmaxx: unknown attention; available: linear"),
-    ("task=listopz", "task=listopz: unknown task; available: listops, listops_small (did you mean 'listops'?)"),
+    ("attention=softmaxx", "attention=softmaxx: unknown attention; available: combiner, cosformer"),
+    ("task=listopz", "task=listopz: unknown task; available: image, listops, listops_small, pathfinder, "
+                     "pathfinder_small, pathx, retrieval, text (did you mean 'listops'?)"),
     ("model=huge", "model=huge: unknown model; available:"),
     ("trainer.max_steps=abc", "trainer.max_steps: expected int, got 'abc'"),
     ("trainer.lr=fast", "trainer.lr: expected float, got 'fast'"),
@@ -65,11 +66,13 @@ def test_unknown_command_and_sweep_preset(capsys):
 def test_sweep_grid_covers_every_registered_attention_and_user_overrides_win():
     from lra_bench.attention import list_attentions
 
-    grid = sweep_overrides([])
-    assert f"attention={','.join(list_attentions())}" in grid and "task=listops_small" in grid
-    grid = sweep_overrides(["attention=linear", "trainer.max_steps=5"])
-    assert "attention=linear" in grid and not any(g.startswith("attention=") and "," in g for g in grid)
-    assert grid[-1] == "trainer.max_steps=5"
+    runs = sweep_overrides([])
+    assert [run[0] for run in runs] == ["task=listops_small", "task=pathfinder_small"]
+    assert all(f"attention={','.join(list_attentions())}" in run for run in runs)
+    assert "trainer.max_steps=100" in runs[1] and "trainer.max_steps=100" not in runs[0]
+    (run,) = sweep_overrides(["task=listops_small", "attention=linear", "trainer.max_steps=5"])
+    assert "attention=linear" in run and not any(g.startswith("attention=") and "," in g for g in run)
+    assert run[-1] == "trainer.max_steps=5"
 
 
 def test_ls_lists_registry_with_wildcards(capsys):

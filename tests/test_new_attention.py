@@ -41,7 +41,7 @@ def test_new_attention_passes_conformance_and_joins_the_sweep(tmp_path):
     tiny = ["logger=none", "trainer.progress=false", "task.num_train=64", "task.num_val=32", "task.num_test=32",
             "task.max_length=40", "task.max_len=40", "model.dim=16", "model.depth=1", "model.mlp_dim=16",
             "trainer.max_steps=2", "trainer.eval_every=2", "trainer.batch_size=16",
-            "attention=softmax,my_attn"]
+            "task=listops_small", "attention=softmax,my_attn"]
     sweep = run("-m", "lra_bench.cli", "sweep", *tiny)
     assert sweep.returncode == 0, sweep.stderr[-3000:]
     report = run("-m", "lra_bench.cli", "report")

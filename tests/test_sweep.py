@@ -13,7 +13,7 @@ def _cli(*args, env=None):
 def test_sweep_runs_every_registered_attention_and_reports(workspace):
     from lra_bench.attention import list_attentions
 
-    proc = _cli("sweep", *workspace.overrides())
+    proc = _cli("sweep", "task=listops_small", *workspace.overrides())
     assert proc.returncode == 0, proc.stderr[-2000:]
     records = workspace.records()
     assert sorted(r["attention"] for r in records) == list_attentions()

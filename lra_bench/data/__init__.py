@@ -10,7 +10,7 @@ import dataclasses
 import importlib
 import pkgutil
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, ClassVar
 
 import torch
 
@@ -28,9 +28,11 @@ class TaskConfig:
     source: str = "generate"
     release_dir: str = ""
 
+    SOURCES: ClassVar[tuple] = ("generate", "release")
+
     def __post_init__(self):
-        if self.source not in ("generate", "release"):
-            raise ConfigError(f"task.source: expected 'generate' or 'release', got '{self.source}'")
+        if self.source not in self.SOURCES:
+            raise ConfigError(f"task.source: expected one of {', '.join(self.SOURCES)}, got '{self.source}'")
 
 
 @dataclass

@@ -20,10 +20,9 @@ import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
-
 from ..errors import DataError
-from . import PAD_ID, Split, TaskConfig, TaskData, register_task_family
+from . import TaskConfig, TaskData, register_task_family
+from .cache import cache_key, cached_splits, open_tokens, save_labels
 
 OPERATORS = ("[MIN", "[MAX", "[MED", "[SM")
 END = "]"
@@ -186,20 +185,18 @@ def read_tsv(path: Path) -> list[tuple[str, int]]:
     return examples
 
 
-def _to_split(examples, max_len: int, path: Path) -> Split:
-    tokens = torch.full((len(examples), max_len), PAD_ID, dtype=torch.long)
-    labels = torch.empty(len(examples), dtype=torch.long)
-    for row, (source, label) in enumerate(examples):
+def _tokenize_file(path: Path, tokens, labels: list) -> None:
+    """Tokenize one official-format file into the rows of `tokens` (padding stays PAD_ID = 0)."""
+    for row, (source, label) in enumerate(read_tsv(path)):
         try:
-            ids = tokenize(source)[:max_len]
+            ids = tokenize(source)[: tokens.shape[1]]
         except KeyError as err:
             raise DataError(f"{path}:{row + 2}: unknown ListOps token {err.args[0]!r}; "
                             f"expected digits, {', '.join(OPERATORS)}, ], ( and )") from None
-        tokens[row, :len(ids)] = torch.tensor(ids)
-        labels[row] = label
-    if labels.numel() and not (0 <= labels.min() and labels.max() <= 9):
-        raise DataError(f"{path}: labels must be 0..9, found {labels.min().item()}..{labels.max().item()}")
-    return Split(tokens, labels)
+        if not 0 <= label <= 9:
+            raise DataError(f"{path}:{row + 2}: label must be 0..9, got {label}")
+        tokens[row, :len(ids)] = ids
+        labels.append(label)
 
 
 def generated_dir(config: ListOpsConfig, data_dir: str) -> Path:
@@ -225,12 +222,33 @@ def ensure_generated(config: ListOpsConfig, data_dir: str) -> Path:
     return folder
 
 
+def release_folder(config: ListOpsConfig, data_dir: str) -> Path:
+    """The release's listops-1000 folder: `task.release_dir` may name it or the unpacked archive root."""
+    root = Path(config.release_dir or Path(data_dir) / "listops" / "data" / "lra_release")
+    for folder in (root, root / "listops-1000", root / "lra_release" / "listops-1000"):
+        if (folder / "basic_train.tsv").is_file():
+            return folder
+    return root
+
+
 @register_task_family("listops", ListOpsConfig)
 def load_splits(config: ListOpsConfig, data_dir: str) -> TaskData:
-    if config.source == "generate":
-        folder = ensure_generated(config, data_dir)
-    else:
-        folder = Path(config.release_dir or Path(data_dir) / "listops" / "data" / "listops-1000")
-    splits = {s: _to_split(read_tsv(folder / f"basic_{s}.tsv"), config.max_len, folder / f"basic_{s}.tsv")
-              for s in SPLITS}
+    folder = ensure_generated(config, data_dir) if config.source == "generate" else release_folder(config, data_dir)
+    files = {s: folder / f"basic_{s}.tsv" for s in SPLITS}
+    for path in files.values():  # check every file before tokenizing any
+        if not path.is_file():
+            read_tsv(path)
+    stamp = {s: (str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for s, p in files.items()}
+    key = cache_key(files=stamp, max_len=config.max_len, tokenization=TOKENIZATION)
+
+    def build(partial: Path):
+        for split, path in files.items():
+            rows = sum(1 for _ in open(path)) - 1
+            labels: list[int] = []
+            tokens = open_tokens(partial, split, (max(rows, 0), config.max_len))
+            _tokenize_file(path, tokens, labels)
+            tokens.flush()
+            save_labels(partial, split, labels)
+
+    splits = cached_splits(Path(data_dir) / "listops" / "data" / f"cache-{key}", build)
     return TaskData(**splits, vocab_size=len(VOCAB), num_classes=config.num_classes, tokenization=TOKENIZATION)

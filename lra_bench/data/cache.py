@@ -1,0 +1,53 @@
+"""Tokenized splits cached once as memory-mapped .npy files; training reads them, never re-tokenizes.
+
+A cache folder holds `<split>_tokens.npy` (int16 token ids, right-padded with PAD_ID) and
+`<split>_labels.npy` for train, val and test, plus a `COMPLETE` marker. It is built in a `.partial`
+folder and renamed into place, so an interrupted `prepare` never leaves a cache that looks whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from . import Split
+
+SPLITS = ("train", "val", "test")
+TOKEN_DTYPE = np.int16
+
+
+def cache_key(**parts) -> str:
+    """A short stable hash of everything that determines the cached tokens."""
+    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def open_tokens(folder: Path, split: str, shape: tuple) -> np.memmap:
+    """A writable, zero-filled (= all padding) token array for a split being built."""
+    return np.lib.format.open_memmap(folder / f"{split}_tokens.npy", mode="w+", dtype=TOKEN_DTYPE, shape=shape)
+
+
+def save_labels(folder: Path, split: str, labels) -> None:
+    np.save(folder / f"{split}_labels.npy", np.asarray(labels, dtype=np.int64))
+
+
+def cached_splits(folder: Path, build: Callable[[Path], None]) -> dict[str, Split]:
+    """Load the cache in `folder`, building it first with `build(partial_folder)` if needed."""
+    folder = Path(folder)
+    if not (folder / "COMPLETE").is_file():
+        partial = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        build(partial)
+        (partial / "COMPLETE").write_text("ok\n")
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(partial, folder)
+    return {split: Split(torch.from_numpy(np.load(folder / f"{split}_tokens.npy", mmap_mode="c")),
+                         torch.from_numpy(np.load(folder / f"{split}_labels.npy")))
+            for split in SPLITS}
