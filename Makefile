@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install sweep test test-all report clean
+.PHONY: install sweep test test-all report bench clean
 
 install: $(STAMP)
 
@@ -29,6 +29,10 @@ test-all: install
 
 report: install
 	$(BIN)/lra-bench report $(ARGS)
+
+# Speed and memory of every variant vs softmax (CPU: 256-2048 tokens; on a GPU: 1K-16K).
+bench: install
+	$(BIN)/lra-bench bench $(ARGS)
 
 clean:
 	rm -rf outputs multirun results/runs results/leaderboard* results/plots

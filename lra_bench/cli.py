@@ -6,6 +6,7 @@
     lra-bench prepare task=NAME         generate / read and check a task's data once
     lra-bench ls attentions|tasks [PATTERN]
     lra-bench new-attention NAME        a new variant file + config that already pass the conformance suite
+    lra-bench bench [--attentions ...]  speed and memory vs sequence length, as ratios to softmax
 
 Overrides are checked before Hydra starts: a wrong name, key or type prints one line and exits 2.
 """
@@ -191,8 +192,10 @@ def cmd_report(args: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="lra-bench report", description="Leaderboard from the results store.")
     parser.add_argument("--store", default=str(PROJECT_ROOT / "results" / "runs"), help="results store folder")
     parser.add_argument("--out", default=str(PROJECT_ROOT / "results"), help="where tables and plots go")
+    parser.add_argument("--reference", default=str(PROJECT_ROOT / "results" / "reference.csv"),
+                        help="published accuracies to put beside ours ('' = none)")
     opts = parser.parse_args(args)
-    table, written = write_report(Path(opts.store), Path(opts.out))
+    table, written = write_report(Path(opts.store), Path(opts.out), Path(opts.reference) if opts.reference else None)
     print(table)
     print("\nwritten:\n" + "\n".join(f"  {p}" for p in written))
     return 0
@@ -244,7 +247,13 @@ def cmd_new_attention(args: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"new-attention": cmd_new_attention, "train": cmd_train, "sweep": cmd_sweep, "report": cmd_report, "prepare": cmd_prepare, "ls": cmd_ls}
+def cmd_bench(args: list[str]) -> int:
+    from .bench import main as bench_main
+
+    return bench_main(args)
+
+
+COMMANDS = {"bench": cmd_bench, "new-attention": cmd_new_attention, "train": cmd_train, "sweep": cmd_sweep, "report": cmd_report, "prepare": cmd_prepare, "ls": cmd_ls}
 
 
 def main(argv: list[str] | None = None) -> int:

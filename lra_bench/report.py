@@ -1,9 +1,11 @@
-"""The leaderboard: records in the store -> one row per attention, one column per task (LRA Table 1).
+"""The leaderboard: records in the store -> tables (LRA Table 1) and plots (LRA Table 2, Figure 3).
 
 Per (task, attention, seed) the latest record counts; seeds are then averaged (mean +- std, n).
 A cell with no successful run shows the failure (FAIL / OOM / DIVERGED / RUNNING), never a zero
 (lessons.md: xformers' collector filled missing runs with zeros). A run whose best validation
-accuracy stayed at chance is marked `(chance)`. A `chance` row gives the majority-class rate.
+accuracy stayed at chance is marked `(chance)`; a run with over 10% more parameters than softmax on
+the same task is marked in the params column (the LRA budget rule). On the LRA tasks our rows sit
+beside the published ones (results/reference.csv), each published row marked with its source.
 """
 
 from __future__ import annotations
@@ -19,12 +21,17 @@ import pandas as pd  # noqa: E402
 from .results import read_records  # noqa: E402
 
 FAILURE_MARK = {"failed": "FAIL", "oom": "OOM", "diverged": "DIVERGED", "running": "RUNNING"}
+LRA_TASKS = ["listops", "text", "retrieval", "image", "pathfinder", "pathx"]
+LRA_AVERAGED = LRA_TASKS[:5]  # LRA Table 1 averages five tasks: Path-X failed for every model
+PARAM_BUDGET = 1.10
 
 
 def records_frame(records: list[dict]) -> pd.DataFrame:
-    """One row per record with the fields the tables need (accuracies in percent)."""
+    """One row per training record with the fields the tables need (accuracies in percent)."""
     rows = []
     for r in records:
+        if r.get("kind") == "bench":
+            continue
         metrics = r.get("metrics") or {}
         rows.append({
             "run_id": r["run_id"], "task": r.get("task"), "attention": r.get("attention"), "seed": r.get("seed"),
@@ -34,11 +41,11 @@ def records_frame(records: list[dict]) -> pd.DataFrame:
             "stuck_at_chance": bool(metrics.get("stuck_at_chance", False)),
             "num_parameters": r.get("num_parameters"),
             "train_examples_per_s": (r.get("throughput") or {}).get("train_examples_per_s"),
-            "error": r.get("error"),
+            "recipe": (r.get("recipe") or {}).get("name", ""), "error": r.get("error"),
         })
     frame = pd.DataFrame(rows, columns=["run_id", "task", "attention", "seed", "status", "finished_at",
                                         "test_accuracy", "chance_accuracy", "stuck_at_chance", "num_parameters",
-                                        "train_examples_per_s", "error"])
+                                        "train_examples_per_s", "recipe", "error"])
     return (frame.sort_values("finished_at").groupby(["task", "attention", "seed"], as_index=False).tail(1)
             .reset_index(drop=True))
 
@@ -62,6 +69,17 @@ def _cell(row) -> str:
     return text + (" (chance)" if row["stuck"] else "")
 
 
+def _params(frame: pd.DataFrame) -> pd.Series:
+    """Parameter count per attention, marked when over the budget of softmax's on a shared task."""
+    params = frame.dropna(subset=["num_parameters"]).groupby(["attention", "task"]).num_parameters.max().unstack()
+    marks = {}
+    for attention in params.index:
+        over = ("softmax" in params.index and
+                (params.loc[attention] > PARAM_BUDGET * params.loc["softmax"]).fillna(False).any())
+        marks[attention] = f"{int(params.loc[attention].max()):,}" + (" (>10% over softmax)" if over else "")
+    return pd.Series(marks, dtype=object)
+
+
 def leaderboard(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(display table of strings, numeric table of means), rows = attention + 'chance', cols = tasks + avg."""
     summary = summarise(frame)
@@ -71,8 +89,7 @@ def leaderboard(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     display = summary.assign(cell=summary.apply(_cell, axis=1)).pivot(index="attention", columns="task",
                                                                       values="cell").reindex(columns=tasks)
     display["avg"] = numeric["avg"].map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
-    params = frame.groupby("attention").num_parameters.max()
-    display["params"] = params.map(lambda p: "" if pd.isna(p) else f"{int(p):,}")
+    display["params"] = _params(frame).reindex(display.index).fillna("")
     chance = frame.groupby("task").chance_accuracy.max().reindex(tasks)
     display.loc["chance"] = [*(f"{v:.2f}" if pd.notna(v) else "" for v in chance), "", ""]
     numeric.loc["chance"] = [*chance, float("nan")]
@@ -80,6 +97,39 @@ def leaderboard(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     display, numeric = display.reindex(order + ["chance"]), numeric.reindex(order + ["chance"])
     display.index.name = numeric.index.name = "attention"
     return display.fillna("MISSING"), numeric
+
+
+def load_reference(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"accuracy": str}, keep_default_na=False) if Path(path).is_file() else pd.DataFrame()
+
+
+def published_table(reference: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """LRA tasks only: published rows (marked with their source) and our rows on the same tasks."""
+    if reference.empty:
+        return pd.DataFrame()
+    lra = reference[reference.task.isin(LRA_TASKS) & (reference.setting != "chance")]
+    rows = {}
+    for (model, source), group in lra.groupby(["model", "setting"], sort=False):
+        label = f"{model} (published: {group.source.iloc[0].split(' / ')[0]})"
+        rows[label] = group.set_index("task").accuracy.reindex(LRA_TASKS).fillna("")
+    ours = summarise(frame[frame.task.isin(LRA_TASKS)]) if not frame.empty else pd.DataFrame()
+    if not ours.empty:
+        for attention, group in ours.groupby("attention"):
+            rows[f"{attention} (ours)"] = group.set_index("task").apply(_cell, axis=1).reindex(LRA_TASKS).fillna("")
+    table = pd.DataFrame(rows).T
+    numbers = table[LRA_AVERAGED].apply(lambda col: pd.to_numeric(col.str.split(" ").str[0], errors="coerce"))
+    table["avg"] = numbers.mean(axis=1, skipna=False).map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
+    table.index.name = "model"
+    return table
+
+
+def latest_bench(records: list[dict]) -> pd.DataFrame:
+    """Rows of the most recent benchmark record (empty if none)."""
+    bench = [r for r in records if r.get("kind") == "bench"]
+    if not bench:
+        return pd.DataFrame()
+    latest = max(bench, key=lambda r: r.get("finished_at", ""))
+    return pd.DataFrame(latest["rows"]).assign(device=latest.get("device", ""))
 
 
 def plot_bars(numeric: pd.DataFrame, path: Path):
@@ -103,21 +153,89 @@ def plot_bars(numeric: pd.DataFrame, path: Path):
     plt.close(fig)
 
 
-def write_report(store: Path, out: Path) -> tuple[str, list[Path]]:
-    """Write leaderboard.md, leaderboard.csv and leaderboard.png under `out`; return (markdown, paths)."""
+def plot_scaling(bench: pd.DataFrame, value: str, ylabel: str, path: Path, scale: float = 1.0):
+    """A benchmark quantity against sequence length, one line per attention, train and infer side by side."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, mode in zip(axes, ("train", "infer")):
+        part = bench[(bench["mode"] == mode) & (bench.status == "ok")]
+        for i, (attention, group) in enumerate(part.groupby("attention")):
+            style = {"color": "k", "lw": 2.5} if attention == "softmax" else {"color": plt.cm.tab20(i % 20)}
+            ax.plot(group.length, group[value] * scale, marker="o", label=attention, **style)
+        for attention, group in bench[(bench["mode"] == mode) & (bench.status == "OOM")].groupby("attention"):
+            ax.scatter(group.length, [ax.get_ylim()[1]] * len(group), marker="x", color="r")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("sequence length")
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{mode} ({'forward+backward' if mode == 'train' else 'forward, no grad'}); x = OOM")
+    axes[1].legend(fontsize=7, ncol=2)
+    fig.suptitle(f"one attention layer, {bench.device.iloc[0]}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_accuracy_vs_speed(numeric: pd.DataFrame, bench: pd.DataFrame, path: Path) -> bool:
+    """LRA Figure 3: average accuracy against speed relative to softmax, memory as the marker size."""
+    train = bench[(bench["mode"] == "train") & (bench.status == "ok")]
+    if train.empty or "softmax" not in set(train.attention):
+        return False
+    length = train[train.attention == "softmax"].length.max()
+    at = train[train.length == length].set_index("attention")
+    points = [(a, numeric.loc[a, "avg"], at.loc["softmax", "ms"] / at.loc[a, "ms"], at.loc[a, "peak_bytes"])
+              for a in numeric.index if a in at.index and pd.notna(numeric.loc[a, "avg"])]
+    if not points:
+        return False
+    fig, ax = plt.subplots(figsize=(7, 5))
+    biggest = max(p[3] for p in points)
+    for name, accuracy, speed, memory in points:
+        ax.scatter(speed, accuracy, s=50 + 1500 * memory / biggest, alpha=0.5)
+        ax.annotate(name, (speed, accuracy), fontsize=8, ha="center", va="bottom")
+    ax.set_xlabel(f"speed relative to softmax (train step, length {length})")
+    ax.set_ylabel("average test accuracy (%)")
+    ax.set_title("accuracy vs speed; marker area = peak memory")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def write_report(store: Path, out: Path, reference_path: Path | None = None) -> tuple[str, list[Path]]:
+    """Write the tables (md, csv, tex) and plots under `out`; return (markdown text, written paths)."""
     records = read_records(store)
-    if not records:
-        return f"(no records in {store}: run `lra-bench sweep` or `lra-bench train` first)", []
     frame = records_frame(records)
+    if frame.empty:
+        return f"(no run records in {store}: run `lra-bench sweep` or `lra-bench train` first)", []
     display, numeric = leaderboard(frame)
+    published = published_table(load_reference(reference_path) if reference_path else pd.DataFrame(), frame)
+    bench = latest_bench(records)
     out.mkdir(parents=True, exist_ok=True)
-    markdown = display.to_markdown(disable_numparse=True)
+    plots = out / "plots"
+    plots.mkdir(exist_ok=True)
     failures = frame[frame.status != "ok"]
     notes = "".join(f"\n- {r.attention} on {r.task} (seed {r.seed}): {r.status}: {r.error}"
                     for r in failures.itertuples())
-    paths = [out / "leaderboard.md", out / "leaderboard.csv", out / "leaderboard.png"]
-    paths[0].write_text("# Leaderboard: test accuracy (%) at the best-validation checkpoint\n\n" + markdown + "\n"
-                        + (f"\nRuns without a result:{notes}\n" if notes else ""))
-    numeric.round(4).to_csv(paths[1])
-    plot_bars(numeric, paths[2])
-    return markdown + (f"\n\nRuns without a result:{notes}" if notes else ""), paths
+    text = "## Our runs: test accuracy (%) at the best-validation checkpoint\n\n" + display.to_markdown(
+        disable_numparse=True)
+    if notes:
+        text += f"\n\nRuns without a result:{notes}"
+    if not published.empty:
+        text += ("\n\n## LRA tasks beside the published numbers\n\n" + published.to_markdown(disable_numparse=True)
+                 + "\n\n(avg over ListOps, Text, Retrieval, Image, Pathfinder as LRA Table 1; our CPU presets "
+                   "such as listops_small are not LRA tasks and appear only above)")
+    written = [out / "leaderboard.md", out / "leaderboard.csv", out / "leaderboard.tex", plots / "leaderboard.png"]
+    written[0].write_text("# Leaderboard\n\n" + text + "\n")
+    numeric.round(4).to_csv(written[1])
+    written[2].write_text(display.to_latex(escape=True, caption="Test accuracy (\\%) at the best-validation "
+                                                                  "checkpoint", label="tab:lra-bench"))
+    plot_bars(numeric, written[3])
+    if not published.empty:
+        published.to_csv(out / "leaderboard_published.csv")
+        written.append(out / "leaderboard_published.csv")
+    if not bench.empty:
+        plot_scaling(bench, "ms", "time per step (ms)", plots / "speed_vs_length.png")
+        plot_scaling(bench, "peak_bytes", "peak memory (MiB)", plots / "memory_vs_length.png", scale=2**-20)
+        written += [plots / "speed_vs_length.png", plots / "memory_vs_length.png"]
+        if plot_accuracy_vs_speed(numeric, bench, plots / "accuracy_vs_speed.png"):
+            written.append(plots / "accuracy_vs_speed.png")
+    return text, written

@@ -23,8 +23,9 @@ def test_table_holds_the_records_numbers(tmp_path):
     write_record(store, _record("linear", "text_small", 0, None, status="oom"))
     write_record(store, _record("weird", "text_small", 0, 0.10))
     markdown, paths = write_report(store, tmp_path / "out")
-    assert [p.name for p in paths] == ["leaderboard.md", "leaderboard.csv", "leaderboard.png"]
+    assert [p.name for p in paths] == ["leaderboard.md", "leaderboard.csv", "leaderboard.tex", "leaderboard.png"]
     assert all(p.stat().st_size > 0 for p in paths)
+    assert "\\begin{tabular}" in paths[2].read_text() and "35.00" in paths[2].read_text()
     table = pd.read_csv(paths[1], index_col="attention")
     assert table.loc["softmax", "listops_small"] == pytest.approx(35.0)
     assert table.loc["linear", "listops_small"] == pytest.approx(25.0)
@@ -50,3 +51,42 @@ def test_latest_record_per_seed_wins(tmp_path):
 def test_empty_store_says_what_to_run(tmp_path):
     markdown, paths = write_report(tmp_path / "nothing", tmp_path)
     assert "lra-bench sweep" in markdown and paths == []
+
+
+def test_published_rows_sit_beside_ours_on_lra_tasks(tmp_path):
+    from lra_bench.config import PROJECT_ROOT
+
+    store = tmp_path / "runs"
+    write_record(store, _record("softmax", "listops", 0, 0.37))
+    write_record(store, _record("softmax", "listops", 1, 0.35))
+    write_record(store, _record("linear", "text", 0, None, status="diverged"))
+    write_record(store, _record("softmax", "listops_small", 0, 0.30))
+    markdown, paths = write_report(store, tmp_path / "out", PROJECT_ROOT / "results" / "reference.csv")
+    published = pd.read_csv(tmp_path / "out" / "leaderboard_published.csv", index_col="model", dtype=str)
+    row = published.loc["Transformer (published: LRA paper Table 1)"]
+    assert row["listops"] == "36.37" and row["pathx"] == "FAIL" and row["avg"] == "54.39"
+    assert published.loc["softmax (ours)", "listops"] == "36.00 ± 1.41 (n=2)"
+    assert published.loc["linear (ours)", "text"] == "DIVERGED"
+    assert "listops_small" not in published.columns
+    assert "Combiner-Fixed (published: Combiner paper (Ren et al. NeurIPS 2021) Table 4)" in markdown
+
+
+def test_parameter_budget_is_flagged(tmp_path):
+    store = tmp_path / "runs"
+    write_record(store, _record("softmax", "t", 0, 0.4))
+    write_record(store, dict(_record("linformer", "t", 0, 0.4), num_parameters=2000))
+    markdown, _ = write_report(store, tmp_path)
+    assert "2,000 (>10% over softmax)" in markdown and "1,234 (>" not in markdown
+
+
+def test_bench_records_become_scaling_plots(tmp_path):
+    from lra_bench.bench import BenchSettings, run_bench
+
+    store = tmp_path / "runs"
+    write_record(store, _record("softmax", "t", 0, 0.4))
+    write_record(store, _record("linear", "t", 0, 0.35))
+    run_bench(["softmax", "linear"], BenchSettings(lengths=(64, 128), batch=1, dim=32, num_heads=2, repeats=1),
+              str(store), progress=lambda *_: None)
+    _, paths = write_report(store, tmp_path / "out")
+    names = [p.name for p in paths]
+    assert {"speed_vs_length.png", "memory_vs_length.png", "accuracy_vs_speed.png"} <= set(names)

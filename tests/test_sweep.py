@@ -22,4 +22,4 @@ def test_sweep_runs_every_registered_attention_and_reports(workspace):
     assert report.returncode == 0, report.stderr
     for name in list_attentions():
         assert f"| {name}" in report.stdout
-    assert (workspace.root / "report" / "leaderboard.png").exists()
+    assert (workspace.root / "report" / "plots" / "leaderboard.png").exists()

@@ -1,0 +1,218 @@
+"""`lra-bench bench`: speed and memory of every attention variant against softmax (LRA Table 2, Fig. 3).
+
+One multi-head attention layer (shared projections + the variant) at an LRA model size (Text:
+dim 256, 4 heads of 64), forward+backward ("train") and forward under no_grad ("infer"), over
+sequence lengths, with warm-up, repeated timings and the median. On CUDA: CUDA events and the
+allocator's peak; on a CPU: wall time and the peak of bytes allocated by PyTorch, replayed from the
+profiler's per-op memory records (deterministic, unlike RSS). Every figure is also a ratio to softmax
+measured in the same run. An out-of-memory is recorded as OOM, never a crash. Results are records
+in the store (`kind: bench`), so the report can plot speed and memory against length.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+
+import torch
+
+from .attention import attention_schema, get_attention_class, list_attentions
+from .config import ModelConfig
+from .model import MultiHeadAttention
+from .results import config_hash, write_record
+
+CPU_LENGTHS = (256, 512, 1024, 2048)
+GPU_LENGTHS = (1024, 2048, 3072, 4096, 8192, 16384)
+
+
+@dataclass
+class BenchSettings:
+    lengths: tuple = CPU_LENGTHS
+    batch: int = 2
+    dim: int = 256
+    num_heads: int = 4
+    causal: bool = False
+    dtype: str = "float32"
+    warmup: int = 1
+    repeats: int = 3
+    compile: bool = False
+    device: str = "cpu"
+
+
+def _layer(name: str, settings: BenchSettings, max_len: int) -> torch.nn.Module:
+    model = ModelConfig(name="bench", dim=settings.dim, num_heads=settings.num_heads, causal=settings.causal)
+    layer = MultiHeadAttention(model, attention_schema(name)(name=name), max_len)
+    return layer.to(settings.device, getattr(torch, settings.dtype))
+
+
+def _cpu_peak_bytes(step) -> int:
+    """Peak of live bytes allocated by PyTorch during `step`, from the profiler's memory records."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    current = peak = 0
+    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
+        current += event.self_cpu_memory_usage
+        peak = max(peak, current)
+    return peak
+
+
+def measure(name: str, length: int, mode: str, settings: BenchSettings) -> dict:
+    """Median milliseconds and peak bytes of one train or infer step, or status OOM / skipped."""
+    result = {"attention": name, "length": length, "mode": mode, "status": "ok", "ms": None, "peak_bytes": None}
+    cls = get_attention_class(name)
+    if settings.causal and not cls.supports_causal:
+        return {**result, "status": "skipped (no causal form)"}
+    device = torch.device(settings.device)
+    try:
+        torch.manual_seed(0)
+        layer = _layer(name, settings, max_len=length)
+        forward = torch.compile(layer) if settings.compile else layer
+        x = torch.randn(settings.batch, length, settings.dim, device=device, dtype=getattr(torch, settings.dtype),
+                        requires_grad=(mode == "train"))
+
+        def step():
+            if mode == "train":
+                forward(x, None).float().sum().backward()
+            else:
+                with torch.no_grad():
+                    forward(x, None)
+
+        for _ in range(settings.warmup):
+            step()
+        times = []
+        for _ in range(settings.repeats):
+            if device.type == "cuda":
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                start.record()
+                step()
+                end.record()
+                torch.cuda.synchronize(device)
+                times.append(start.elapsed_time(end))
+            else:
+                t0 = time.perf_counter()
+                step()
+                times.append((time.perf_counter() - t0) * 1000)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+            base = torch.cuda.memory_allocated(device)
+            step()
+            torch.cuda.synchronize(device)
+            peak = torch.cuda.max_memory_allocated(device) - base
+        else:
+            peak = _cpu_peak_bytes(step)
+        return {**result, "ms": statistics.median(times), "peak_bytes": int(peak)}
+    except torch.OutOfMemoryError:
+        return {**result, "status": "OOM"}
+    except RuntimeError as err:
+        if "out of memory" in str(err).lower() or "not enough memory" in str(err).lower():
+            return {**result, "status": "OOM"}
+        raise
+    finally:
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
+def add_ratios(rows: list[dict]) -> list[dict]:
+    """ms and memory relative to softmax at the same length and mode (measured in this run)."""
+    reference = {(r["length"], r["mode"]): r for r in rows if r["attention"] == "softmax" and r["status"] == "ok"}
+    for row in rows:
+        ref = reference.get((row["length"], row["mode"]))
+        ok = ref is not None and row["status"] == "ok"
+        row["time_vs_softmax"] = row["ms"] / ref["ms"] if ok else None
+        row["memory_vs_softmax"] = row["peak_bytes"] / ref["peak_bytes"] if ok and ref["peak_bytes"] else None
+    return rows
+
+
+def run_bench(names: list[str], settings: BenchSettings, store_dir: str | None, progress=print) -> list[dict]:
+    rows = []
+    for name in names:
+        for length in settings.lengths:
+            for mode in ("train", "infer"):
+                row = measure(name, length, mode, settings)
+                rows.append(row)
+                progress(f"  {name:14s} L={length:<6d} {mode:5s} "
+                         + (f"{row['ms']:9.2f} ms {row['peak_bytes'] / 2**20:9.1f} MiB" if row["ms"] else row["status"]))
+    add_ratios(rows)
+    if store_dir:
+        write_bench_record(store_dir, rows, settings)
+    return rows
+
+
+def write_bench_record(store_dir: str, rows: list[dict], settings: BenchSettings):
+    device = (torch.cuda.get_device_name(0) if settings.device.startswith("cuda")
+              else f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)")
+    identity = {"settings": asdict(settings), "attentions": sorted({r["attention"] for r in rows}), "device": device}
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    write_record(store_dir, {"run_id": f"bench__{config_hash(identity)}__{stamp}", "kind": "bench",
+                             "status": "ok", "device": device, "settings": asdict(settings), "rows": rows,
+                             "torch": torch.__version__, "finished_at": datetime.now(timezone.utc).isoformat()})
+
+
+def format_table(rows: list[dict]) -> str:
+    """Markdown table: ms and MiB per variant and length, with the ratio to softmax in parentheses."""
+    import pandas as pd
+
+    def cell(r, value, ratio, unit):
+        if r["status"] != "ok":
+            return r["status"]
+        return f"{value:.1f}{unit} ({ratio:.2f}x)" if ratio is not None else f"{value:.1f}{unit}"
+
+    frame = pd.DataFrame([{
+        "attention": r["attention"], "mode": r["mode"], "length": r["length"],
+        "time (vs softmax)": cell(r, r["ms"] or 0, r["time_vs_softmax"], " ms"),
+        "memory (vs softmax)": cell(r, (r["peak_bytes"] or 0) / 2**20, r["memory_vs_softmax"], " MiB"),
+    } for r in rows])
+    parts = []
+    for column in ("time (vs softmax)", "memory (vs softmax)"):
+        for mode in ("train", "infer"):
+            table = frame[frame["mode"] == mode].pivot(index="attention", columns="length", values=column)
+            parts.append(f"### {mode}: {column}\n\n" + table.to_markdown(disable_numparse=True))
+    return "\n\n".join(parts)
+
+
+def main(args: list[str]) -> int:
+    from .config import PROJECT_ROOT
+    from .errors import ConfigError
+
+    parser = argparse.ArgumentParser(prog="lra-bench bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--attentions", default="*", help="comma-separated names or a wildcard (default: all)")
+    parser.add_argument("--lengths", default=None, help="comma-separated lengths (default: 256..2048 on CPU, "
+                                                        "1K..16K on CUDA)")
+    parser.add_argument("--batch", type=int, default=None, help="batch size (default 2 on CPU, 8 on CUDA)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    parser.add_argument("--dtype", default=None, help="float32 or bfloat16 (default: bfloat16 on CUDA)")
+    parser.add_argument("--causal", action="store_true", help="benchmark the causal forms")
+    parser.add_argument("--compile", action="store_true", help="measure under torch.compile")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--store", default=str(PROJECT_ROOT / "results" / "runs"), help="results store ('' = none)")
+    opts = parser.parse_args(args)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if opts.device == "auto" else opts.device
+    gpu = device.startswith("cuda")
+    if "," in opts.attentions or opts.attentions in list_attentions():
+        names = [n.strip() for n in opts.attentions.split(",")]
+    else:
+        names = list_attentions(opts.attentions)
+    unknown = [n for n in names if n not in list_attentions()]
+    if unknown or not names:
+        raise ConfigError(f"--attentions: unknown {', '.join(unknown) or opts.attentions}; registered: "
+                          f"{', '.join(list_attentions())}")
+    if "softmax" not in names:
+        names = ["softmax", *names]  # ratios need the reference measured in the same run
+    try:
+        lengths = tuple(int(x) for x in opts.lengths.split(",")) if opts.lengths else (GPU_LENGTHS if gpu else CPU_LENGTHS)
+    except ValueError:
+        raise ConfigError(f"--lengths: expected comma-separated integers, got '{opts.lengths}'") from None
+    settings = BenchSettings(lengths=lengths, batch=opts.batch or (8 if gpu else 2), device=device,
+                             dtype=opts.dtype or ("bfloat16" if gpu else "float32"), causal=opts.causal,
+                             compile=opts.compile, repeats=opts.repeats)
+    print(f"bench on {device} ({settings.dtype}), batch {settings.batch}, dim {settings.dim}, "
+          f"{settings.num_heads} heads, lengths {', '.join(map(str, lengths))}")
+    rows = run_bench(names, settings, opts.store or None)
+    print("\n" + format_table(rows))
+    return 0

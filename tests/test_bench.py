@@ -1,0 +1,64 @@
+"""The benchmark: ratios to softmax from the same run, OOM recorded as such, and memory that grows
+linearly with length for the linear variants (peak allocated bytes at two lengths, never time)."""
+
+import pytest
+import torch
+
+from lra_bench import bench
+from lra_bench.bench import BenchSettings, add_ratios, measure, run_bench
+
+SMALL = BenchSettings(lengths=(128, 256), batch=1, dim=64, num_heads=2, repeats=1)
+
+
+def test_rows_carry_ratios_to_softmax_measured_in_the_same_run(tmp_path):
+    rows = run_bench(["softmax", "linear"], SMALL, str(tmp_path), progress=lambda *_: None)
+    assert len(rows) == 2 * 2 * 2
+    softmax = [r for r in rows if r["attention"] == "softmax"]
+    assert all(r["time_vs_softmax"] == pytest.approx(1.0) and r["memory_vs_softmax"] == pytest.approx(1.0)
+               for r in softmax)
+    linear = next(r for r in rows if r["attention"] == "linear" and r["length"] == 256 and r["mode"] == "train")
+    ref = next(r for r in softmax if r["length"] == 256 and r["mode"] == "train")
+    assert linear["time_vs_softmax"] == pytest.approx(linear["ms"] / ref["ms"])
+    (record,) = list(tmp_path.glob("bench__*.json"))
+    assert '"kind": "bench"' in record.read_text()
+
+
+@pytest.mark.parametrize("name", ["linear", "cosformer", "lln", "latte", "elementwise", "performer"])
+def test_linear_variants_use_memory_linear_in_length(name):
+    """Doubling the length at most doubles peak allocated bytes (+10%). (SDPA softmax is linear in
+    memory on a CPU too: it runs a flash kernel; its cost is time, not memory.)"""
+    settings = BenchSettings(lengths=(), batch=1, dim=64, num_heads=2, repeats=1, warmup=0)
+    short, long = (measure(name, n, "train", settings)["peak_bytes"] for n in (1024, 2048))
+    assert short > 0 and long <= 2.2 * short, (short, long)
+
+
+def test_memory_instrument_sees_quadratic_growth():
+    """The same instrument on an explicit N x N attention: 4x the bytes for 2x the length."""
+    def explicit(n):
+        q = torch.randn(1, 2, n, 32, requires_grad=True)
+        return lambda: (torch.softmax(q @ q.transpose(-1, -2), -1) @ q).sum().backward()
+
+    short, long = bench._cpu_peak_bytes(explicit(512)), bench._cpu_peak_bytes(explicit(1024))
+    assert 3.5 * short < long < 4.5 * short, (short, long)
+
+
+def test_out_of_memory_is_recorded_not_raised(monkeypatch):
+    def boom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 64 GiB")
+
+    monkeypatch.setattr(bench, "_layer", boom)
+    row = measure("softmax", 1 << 20, "train", SMALL)
+    assert row["status"] == "OOM" and row["ms"] is None
+    rows = add_ratios([row, {"attention": "linear", "length": 1 << 20, "mode": "train", "status": "ok", "ms": 1.0,
+                             "peak_bytes": 10}])
+    assert rows[1]["time_vs_softmax"] is None  # no reference: no invented ratio
+
+
+def test_bench_command_prints_a_ratio_table(capsys, tmp_path):
+    from lra_bench.cli import main
+
+    assert main(["bench", "--attentions", "linear", "--lengths", "64,128", "--repeats", "1", "--batch", "1",
+                 "--store", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "### train: time (vs softmax)" in out and "| linear" in out and "(1.00x)" in out
+    assert main(["bench", "--attentions", "nope"]) == 2
