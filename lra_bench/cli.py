@@ -14,6 +14,7 @@ Overrides are checked before Hydra starts: a wrong name, key or type prints one 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
@@ -34,18 +35,36 @@ def _job(cfg):
 
     record = run_experiment(cfg)
     _FINISHED.append(record)
-    acc = record.get("metrics", {}).get("test_accuracy")
+    acc = (record.get("metrics") or {}).get("test_accuracy")
     summary = f"test_acc={acc:.4f}" if acc is not None else record["error"]
-    print(f"[{record['status']}] {record['task']} x {record['attention']} (seed {record['seed']}): {summary}",
-          flush=True)
+    status = "skipped, already complete" if record.get("skipped") else record["status"]
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"[{status}] {record['task']} x {record['attention']} (seed {record['seed']}): {summary}", flush=True)
     return record["status"]
+
+
+def include_conf_dirs() -> list[Path]:
+    """The `conf/` folders next to LRA_BENCH_INCLUDE entries: the configs of variants kept outside the package."""
+    folders = []
+    for item in filter(None, os.environ.get("LRA_BENCH_INCLUDE", "").split(os.pathsep)):
+        path = Path(item).resolve()
+        conf = (path if path.is_dir() else path.parent) / "conf"
+        if conf.is_dir():
+            folders.append(conf)
+    return folders
+
+
+def include_searchpath() -> list[str]:
+    """The Hydra override that adds `include_conf_dirs()` to the config search path."""
+    folders = include_conf_dirs()
+    return [f"hydra.searchpath=[{','.join(f'file://{f}' for f in folders)}]"] if folders else []
 
 
 def _launch(overrides: list[str], multirun: bool):
     """Hand the overrides to Hydra (so every Hydra flag and launcher works as usual)."""
     import hydra
 
-    argv = ["lra-bench", *(["--multirun"] if multirun else []), *overrides]
+    argv = ["lra-bench", *(["--multirun"] if multirun else []), *include_searchpath(), *overrides]
     saved, sys.argv = sys.argv, argv
     try:
         hydra.main(config_path=str(CONF_DIR), config_name=CONFIG_NAME, version_base="1.3")(_job)()
@@ -56,8 +75,9 @@ def _launch(overrides: list[str], multirun: bool):
 # -- checking overrides before launch -------------------------------------------------------------
 
 def _group_options(group: str) -> list[str]:
-    folder = CONF_DIR / group
-    return sorted(str(p.relative_to(folder).with_suffix("")) for p in folder.rglob("*.yaml"))
+    folders = [CONF_DIR / group] + [conf / group for conf in include_conf_dirs()]
+    return sorted({str(p.relative_to(folder).with_suffix("")) for folder in folders if folder.is_dir()
+                   for p in folder.rglob("*.yaml")})
 
 
 def _override_combinations(overrides: list[str]) -> list[list[str]]:
@@ -87,7 +107,7 @@ def _compose(overrides: list[str]):
     from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(CONFIG_NAME, overrides=[*overrides, "paths.output_dir=/dev/null"])
+        return compose(CONFIG_NAME, overrides=[*include_searchpath(), *overrides, "paths.output_dir=/dev/null"])
 
 
 def _explain_compose_error(err: Exception, overrides: list[str]) -> str:
@@ -195,7 +215,8 @@ def cmd_report(args: list[str]) -> int:
     parser.add_argument("--reference", default=str(PROJECT_ROOT / "results" / "reference.csv"),
                         help="published accuracies to put beside ours ('' = none)")
     opts = parser.parse_args(args)
-    table, written = write_report(Path(opts.store), Path(opts.out), Path(opts.reference) if opts.reference else None)
+    table, written = write_report(Path(opts.store), Path(opts.out), Path(opts.reference) if opts.reference else None,
+                                  on_skip=lambda path, reason: print(f"skipped {path}: {reason}", file=sys.stderr))
     print(table)
     print("\nwritten:\n" + "\n".join(f"  {p}" for p in written))
     return 0

@@ -67,6 +67,7 @@ class TrainerConfig:
     schedule: str = "cosine"
     grad_clip: float = 1.0
     eval_every: int = 100
+    checkpoint_every: int = 0
     eval_max_batches: Optional[int] = None
     device: str = "auto"
     precision: str = "fp32"
@@ -104,6 +105,7 @@ class PathsConfig:
     data_dir: str
     store_dir: str
     output_dir: str
+    checkpoint_dir: str
 
 
 @dataclass
@@ -127,6 +129,7 @@ class RunConfig:
     logger: LoggerConfig
     paths: PathsConfig
     recipe: RecipeConfig = field(default_factory=RecipeConfig)
+    rerun: bool = False
 
 
 def _choice(key: str, value: str, allowed: tuple, prefix_ok: tuple = ()):

@@ -200,9 +200,10 @@ def plot_accuracy_vs_speed(numeric: pd.DataFrame, bench: pd.DataFrame, path: Pat
     return True
 
 
-def write_report(store: Path, out: Path, reference_path: Path | None = None) -> tuple[str, list[Path]]:
+def write_report(store: Path, out: Path, reference_path: Path | None = None,
+                 on_skip=None) -> tuple[str, list[Path]]:
     """Write the tables (md, csv, tex) and plots under `out`; return (markdown text, written paths)."""
-    records = read_records(store)
+    records = read_records(store, on_skip)
     frame = records_frame(records)
     if frame.empty:
         return f"(no run records in {store}: run `lra-bench sweep` or `lra-bench train` first)", []

@@ -19,7 +19,7 @@ STATUSES = ("ok", "failed", "diverged", "oom", "running")
 
 # Config parts that do not change what is trained: left out of the hash, so a moved store or a
 # different logger still identifies the same run.
-_IDENTITY_EXCLUDED = ("paths", "logger")
+_IDENTITY_EXCLUDED = ("paths", "logger", "rerun")
 
 
 def config_hash(resolved_config: dict) -> str:
@@ -49,17 +49,24 @@ def write_record(store_dir: str | Path, record: dict) -> Path:
     return target
 
 
-def read_records(store_dir: str | Path) -> list[dict]:
-    """Every readable record in the store; a broken file is skipped with a warning naming it."""
+def read_records(store_dir: str | Path, on_skip=None) -> list[dict]:
+    """Every readable record in the store; a broken file is skipped and named, through `on_skip(path,
+    reason)` when given (the CLI prints it), else as a warning."""
+    def skip(path, reason):
+        if on_skip is not None:
+            on_skip(path, reason)
+        else:
+            warnings.warn(f"{path}: skipped, {reason}", stacklevel=3)
+
     records = []
     for path in sorted(Path(store_dir).glob("*.json")):
         try:
             record = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            warnings.warn(f"{path}: skipped, not a complete JSON record ({err})", stacklevel=2)
+            skip(path, f"not a complete JSON record ({err})")
             continue
         if not isinstance(record, dict) or "run_id" not in record:
-            warnings.warn(f"{path}: skipped, no 'run_id' (not an lra-bench record)", stacklevel=2)
+            skip(path, "no 'run_id' (not an lra-bench record)")
             continue
         records.append(record)
     return records

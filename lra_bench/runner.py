@@ -3,12 +3,18 @@
 The record is written when the run starts (status `running`) and again when it ends. Any failure
 becomes a record with its status (`failed`, `oom`, `diverged`) and the last line of the error, and
 the exception does not escape: one failed run never stops a sweep (lessons.md, "Harness fragility").
+A run whose record is already complete is skipped (`rerun=true` trains it anew); an incomplete one
+resumes from `<paths.checkpoint_dir>/<run id>/last.pt` (lessons.md, "Sweeps": LHT#535). Under
+torchrun only rank 0 writes records, checkpoints and W&B.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import platform
+import shutil
 import random
 import socket
 import time
@@ -26,7 +32,7 @@ from .errors import LraBenchError
 from .model import Classifier
 from .results import RECORD_VERSION, config_hash, run_id, write_record
 from .tracking import Tracker
-from .train import Diverged, Trainer, resolve_device
+from .train import DataParallel, Diverged, Trainer, resolve_device
 
 
 def seed_everything(seed: int):
@@ -64,12 +70,50 @@ def error_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {message}" if not isinstance(err, LraBenchError) else message
 
 
+def completed_record(store_dir: str, rid: str) -> dict | None:
+    path = os.path.join(store_dir, f"{rid}.json")
+    try:
+        with open(path) as fh:
+            record = json.load(fh)
+    except (OSError, json.JSONDecodeError):
+        return None
+    return record if record.get("status") == "ok" else None
+
+
+def job_device(requested: str) -> str:
+    """In a parallel multirun on a multi-GPU machine, job n gets GPU n mod count (lessons.md, "Sweeps")."""
+    if requested != "auto" or torch.cuda.device_count() < 2:
+        return requested
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hydra = HydraConfig.get()
+        if hydra.mode == RunMode.MULTIRUN:
+            return f"cuda:{hydra.job.num % torch.cuda.device_count()}"
+    except ValueError:  # not inside a Hydra job
+        pass
+    return requested
+
+
 def run_experiment(cfg: DictConfig) -> dict:
     """Train and evaluate one configuration; return (and store) its record, whatever happens."""
     run: RunConfig = validate_run_config(cfg)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     hash_ = config_hash(resolved)
     rid = run_id(run.task.name, run.attention.name, run.seed, hash_)
+    checkpoint_dir = os.path.join(run.paths.checkpoint_dir, rid)
+    done = completed_record(run.paths.store_dir, rid)
+    if done and not run.rerun:
+        return {**done, "skipped": True}
+    if run.rerun:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    parallel = DataParallel()
+    if parallel.world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    run.trainer.device = job_device(run.trainer.device)
+    if parallel.world > 1 and run.trainer.device == "auto" and torch.cuda.is_available():
+        run.trainer.device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
     record = {
         "record_version": RECORD_VERSION, "run_id": rid, "config_hash": hash_,
         "task": run.task.name, "attention": run.attention.name, "model": run.model.name, "seed": run.seed,
@@ -77,7 +121,8 @@ def run_experiment(cfg: DictConfig) -> dict:
         "started_at": datetime.now(timezone.utc).isoformat(), "host": socket.gethostname(),
         "output_dir": run.paths.output_dir, "software": software_versions(), "config": resolved,
     }
-    write_record(run.paths.store_dir, record)
+    write = (lambda rec: write_record(run.paths.store_dir, rec)) if parallel.is_main else (lambda rec: None)
+    write(record)
     if run.trainer.num_threads:
         torch.set_num_threads(run.trainer.num_threads)
     seed_everything(run.seed)
@@ -91,16 +136,17 @@ def run_experiment(cfg: DictConfig) -> dict:
         record["num_parameters"] = sum(p.numel() for p in model.parameters())
         record["tokenization"] = data.tokenization
         record["data_sizes"] = {s: len(getattr(data, s)) for s in ("train", "val", "test")}
-        tracker = Tracker(run.logger, rid, run.paths.output_dir, resolved, [run.task.name, run.attention.name])
+        logger = run.logger if parallel.is_main else dataclasses.replace(run.logger, backend="none")
+        tracker = Tracker(logger, rid, run.paths.output_dir, resolved, [run.task.name, run.attention.name])
         record["wandb"] = {"path": tracker.path, "mode": run.logger.mode if tracker.run else "off",
                            "dir": getattr(tracker, "dir", None)}
-        trainer = Trainer(model, data, run.trainer, run.seed, os.path.join(run.paths.output_dir, "checkpoints"),
-                          tracker)
+        trainer = Trainer(model, data, run.trainer, run.seed, checkpoint_dir, tracker, parallel)
         device = trainer.device
         record["device"] = describe_device(device)
         result = trainer.fit()
         record.update(status="ok", metrics=result.metrics, throughput=result.throughput, history=result.history,
-                      steps=run.trainer.max_steps)
+                      loss_curve=result.loss_curve, resumed_from_step=result.resumed_from,
+                      steps=run.trainer.max_steps, checkpoint_dir=checkpoint_dir)
         tracker.summary({**result.metrics, **result.throughput})
         exit_code = 0
     except Exception as err:  # noqa: BLE001 - every failure becomes a record, never a stopped sweep
@@ -112,5 +158,7 @@ def run_experiment(cfg: DictConfig) -> dict:
         record["finished_at"] = datetime.now(timezone.utc).isoformat()
         if tracker is not None:
             tracker.finish(exit_code)
-        write_record(run.paths.store_dir, record)
+        write(record)
+        if parallel.world > 1 and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
     return record

@@ -1,20 +1,26 @@
-"""The training loop: AdamW, warmup then decay, periodic validation, best-validation checkpoint.
+"""The training loop: AdamW, warmup then decay, periodic validation, best-validation checkpoint,
+periodic resumable checkpoints, and optional data parallelism (torchrun).
 
 Test accuracy is always measured on the best-validation weights, and the record says which step
 that was (lessons.md, "Reproducing numbers": LRA#15 reported ListOps at ~17% from the last
-checkpoint). Plain PyTorch, read top to bottom.
+checkpoint). Every `checkpoint_every` steps `last.pt` holds the model, optimizer, scheduler, every
+RNG, the best-so-far and the data position; a run started again with the same config continues from
+it and ends with the same metrics as an unbroken run (tested on a CPU). Plain PyTorch, top to bottom.
 """
 
 from __future__ import annotations
 
-import copy
 import math
+import os
+import random
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
@@ -32,6 +38,8 @@ class TrainResult:
     metrics: dict
     throughput: dict
     history: list = field(default_factory=list)
+    loss_curve: list = field(default_factory=list)
+    resumed_from: int = 0
 
 
 def lr_multiplier(step: int, config: TrainerConfig) -> float:
@@ -67,37 +75,88 @@ def make_optimizer(model: torch.nn.Module, config: TrainerConfig) -> torch.optim
 
 def trim_padding(tokens: torch.Tensor) -> torch.Tensor:
     """Cut the columns that are padding in every row: outputs are padding-invariant, time is not."""
-    longest = int((tokens != PAD_ID).flatten(1).sum(dim=1).max().item()) if tokens.ndim == 2 else None
-    if longest is None:  # two-tower [B, 2, N]
-        longest = int((tokens != PAD_ID).sum(dim=-1).max().item())
+    longest = int((tokens != PAD_ID).sum(dim=-1).max().item())
     return tokens[..., : max(longest, 1)]
 
 
-def batches(split: Split, batch_size: int, generator: torch.Generator | None):
-    """Shuffled (with `generator`) or ordered mini-batches over a split, padding trimmed."""
-    order = torch.randperm(len(split), generator=generator) if generator is not None else torch.arange(len(split))
+def take(split: Split, index: torch.Tensor):
+    return trim_padding(split.tokens[index].long()), split.labels[index]
+
+
+def ordered_batches(split: Split, batch_size: int):
     for start in range(0, len(split), batch_size):
-        index = order[start:start + batch_size]
-        yield trim_padding(split.tokens[index].long()), split.labels[index]
+        yield take(split, torch.arange(start, min(start + batch_size, len(split))))
 
 
-def endless_batches(split: Split, batch_size: int, seed: int):
+def training_indices(size: int, batch_size: int, seed: int):
+    """Endless shuffled index batches, reproducible from `seed` alone, so a resumed run can skip
+    to its position by drawing (not loading) the batches it already used."""
+    if size < batch_size:
+        raise ValueError(f"trainer.batch_size={batch_size} is larger than the training split ({size} examples)")
     generator = torch.Generator().manual_seed(seed)
     while True:
-        yield from batches(split, batch_size, generator)
+        order = torch.randperm(size, generator=generator)
+        for start in range(0, size - batch_size + 1, batch_size):
+            yield order[start:start + batch_size]
+
+
+class DataParallel:
+    """World size and rank from torchrun's environment; one process means no communication."""
+
+    def __init__(self):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def mean(self, value: torch.Tensor) -> torch.Tensor:
+        if self.world > 1:
+            value = value.detach().clone()
+            dist.all_reduce(value)
+            value /= self.world
+        return value
+
+
+def capture_rng() -> dict:
+    return {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def restore_rng(state: dict):
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def atomic_save(obj, path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
 
 
 class Trainer:
     def __init__(self, model: torch.nn.Module, data: TaskData, config: TrainerConfig, seed: int,
-                 checkpoint_dir: Path, tracker=None):
+                 checkpoint_dir: Path, tracker=None, parallel: DataParallel | None = None):
         self.config, self.data, self.seed, self.tracker = config, data, seed, tracker
+        self.parallel = parallel or DataParallel()
         self.device = resolve_device(config.device)
         self.model = model.to(self.device)
+        self.train_model = (torch.nn.parallel.DistributedDataParallel(self.model) if self.parallel.world > 1
+                            else self.model)
         self.optimizer = make_optimizer(self.model, config)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_multiplier(s, config))
-        self.checkpoint_path = Path(checkpoint_dir) / "best.pt"
+        self.best_path = Path(checkpoint_dir) / "best.pt"
+        self.last_path = Path(checkpoint_dir) / "last.pt"
         self.autocast = (torch.autocast(self.device.type, dtype=torch.bfloat16)
                          if config.precision == "bf16" else nullcontext())
+        if config.batch_size % self.parallel.world:
+            raise ValueError(f"trainer.batch_size={config.batch_size} must be divisible by {self.parallel.world} "
+                             "processes")
 
     def evaluate(self, split: Split) -> dict:
         """Accuracy, loss and throughput over a split (or its first `eval_max_batches` batches)."""
@@ -106,7 +165,7 @@ class Trainer:
         loss_sum = 0.0
         start = time.perf_counter()
         with torch.no_grad(), self.autocast:
-            for i, (x, y) in enumerate(batches(split, self.config.batch_size, None)):
+            for i, (x, y) in enumerate(ordered_batches(split, self.config.batch_size)):
                 if self.config.eval_max_batches is not None and i >= self.config.eval_max_batches:
                     break
                 x, y = x.to(self.device), y.to(self.device)
@@ -115,73 +174,102 @@ class Trainer:
                 correct += (logits.argmax(-1) == y).sum().item()
                 total += len(y)
                 tokens += (x != PAD_ID).sum().item()
-        seconds = time.perf_counter() - start
         self.model.train()
         return {"accuracy": correct / total, "loss": loss_sum / total, "examples": total, "tokens": tokens,
-                "seconds": seconds}
+                "seconds": time.perf_counter() - start}
+
+    def _save_last(self, state: dict):
+        if self.parallel.is_main:
+            atomic_save({**state, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                         "scheduler": self.scheduler.state_dict(), "rng": capture_rng()}, self.last_path)
+
+    def _resume(self) -> dict | None:
+        if not self.last_path.is_file():
+            return None
+        saved = torch.load(self.last_path, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        restore_rng(saved["rng"])
+        return {k: v for k, v in saved.items() if k not in ("model", "optimizer", "scheduler", "rng")}
 
     def fit(self) -> TrainResult:
-        cfg = self.config
+        cfg, world, rank = self.config, self.parallel.world, self.parallel.rank
         memory = PeakMemory(self.device)
-        stream = endless_batches(self.data.train, cfg.batch_size, self.seed)
-        best = {"accuracy": -1.0, "step": 0, "state": None}
-        history, train_seconds, train_examples, train_tokens = [], 0.0, 0, 0
-        eval_totals = {"seconds": 0.0, "examples": 0, "tokens": 0}
+        state = self._resume() or {
+            "step": 0, "best_accuracy": -1.0, "best_step": 0, "history": [], "loss_curve": [],
+            "counters": {"train_seconds": 0.0, "train_examples": 0, "train_tokens": 0,
+                         "eval_seconds": 0.0, "eval_examples": 0, "eval_tokens": 0}}
+        resumed_from = state["step"]
+        counters = state["counters"]
+        stream = training_indices(len(self.data.train), cfg.batch_size, self.seed)
+        for _ in range(resumed_from):  # data position: redraw, do not load, the batches already used
+            next(stream)
+        per_rank = cfg.batch_size // world
+        checkpoint_every = cfg.checkpoint_every or cfg.eval_every
         self.model.train()
-        bar = tqdm(range(1, cfg.max_steps + 1), disable=None if cfg.progress else True, desc="train", leave=False,
-                   mininterval=1.0)
+        bar = tqdm(range(resumed_from + 1, cfg.max_steps + 1), disable=None if cfg.progress and rank == 0 else True,
+                   desc="train", leave=False, mininterval=1.0)
         for step in bar:
             start = time.perf_counter()
-            x, y = next(stream)
+            x, y = take(self.data.train, next(stream)[rank * per_rank:(rank + 1) * per_rank])
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             with self.autocast:
-                loss = F.cross_entropy(self.model(x).float(), y)
-            if not torch.isfinite(loss):
-                raise Diverged(f"training loss is {loss.item()} at step {step}")
+                loss = F.cross_entropy(self.train_model(x).float(), y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
             self.optimizer.step()
             self.scheduler.step()
-            train_seconds += time.perf_counter() - start
-            train_examples += len(y)
-            train_tokens += int((x != PAD_ID).sum())
-            if step % cfg.log_every == 0 and self.tracker:
-                self.tracker.log({"train/loss": loss.item(), "train/lr": self.scheduler.get_last_lr()[0]}, step)
+            mean_loss = self.parallel.mean(loss).item()
+            if not math.isfinite(mean_loss):
+                raise Diverged(f"training loss is {mean_loss} at step {step}")
+            counters["train_seconds"] += time.perf_counter() - start
+            counters["train_examples"] += len(y) * world
+            counters["train_tokens"] += int((x != PAD_ID).sum()) * world
+            if step % cfg.log_every == 0:
+                state["loss_curve"].append([step, mean_loss])
+                if self.tracker:
+                    self.tracker.log({"train/loss": mean_loss, "train/lr": self.scheduler.get_last_lr()[0]}, step)
             if step % cfg.eval_every == 0 or step == cfg.max_steps:
                 val = self.evaluate(self.data.val)
-                for key in eval_totals:
-                    eval_totals[key] += val[key]
-                history.append({"step": step, "train_loss": loss.item(), "val_accuracy": val["accuracy"],
-                                "val_loss": val["loss"]})
+                for key in ("seconds", "examples", "tokens"):
+                    counters[f"eval_{key}"] += val[key]
+                state["history"].append({"step": step, "train_loss": mean_loss, "val_accuracy": val["accuracy"],
+                                         "val_loss": val["loss"]})
                 if self.tracker:
                     self.tracker.log({"val/accuracy": val["accuracy"], "val/loss": val["loss"]}, step)
-                if val["accuracy"] > best["accuracy"]:
-                    best = {"accuracy": val["accuracy"], "step": step,
-                            "state": copy.deepcopy(self.model.state_dict())}
-                    self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
-                    torch.save({"model": best["state"], "step": step}, self.checkpoint_path)
-                bar.set_postfix(loss=f"{loss.item():.3f}", val_acc=f"{val['accuracy']:.3f}")
+                if val["accuracy"] > state["best_accuracy"]:
+                    state["best_accuracy"], state["best_step"] = val["accuracy"], step
+                    if self.parallel.is_main:
+                        atomic_save({"model": self.model.state_dict(), "step": step}, self.best_path)
+                bar.set_postfix(loss=f"{mean_loss:.3f}", val_acc=f"{val['accuracy']:.3f}")
+            if step % checkpoint_every == 0 or step == cfg.max_steps:
+                state["step"] = step
+                self._save_last(state)
         bar.close()
         peak = memory.peak_bytes()
 
-        self.model.load_state_dict(best["state"])
+        if world > 1:
+            dist.barrier()  # the main rank has written best.pt
+        self.model.load_state_dict(torch.load(self.best_path, map_location=self.device, weights_only=True)["model"])
         test = self.evaluate(self.data.test)
-        for key in eval_totals:
-            eval_totals[key] += test[key]
-        chance = self.data.test.majority_rate()
+        for key in ("seconds", "examples", "tokens"):
+            counters[f"eval_{key}"] += test[key]
         metrics = {
             "test_accuracy": test["accuracy"], "test_loss": test["loss"],
-            "best_val_accuracy": best["accuracy"], "best_val_step": best["step"],
-            "final_train_loss": history[-1]["train_loss"], "chance_accuracy": chance,
-            "stuck_at_chance": best["accuracy"] <= self.data.val.majority_rate() + cfg.chance_margin,
+            "best_val_accuracy": state["best_accuracy"], "best_val_step": state["best_step"],
+            "final_train_loss": state["history"][-1]["train_loss"],
+            "chance_accuracy": self.data.test.majority_rate(),
+            "stuck_at_chance": state["best_accuracy"] <= self.data.val.majority_rate() + cfg.chance_margin,
         }
         throughput = {
-            "train_examples_per_s": train_examples / train_seconds, "train_tokens_per_s": train_tokens / train_seconds,
-            "eval_examples_per_s": eval_totals["examples"] / eval_totals["seconds"],
-            "eval_tokens_per_s": eval_totals["tokens"] / eval_totals["seconds"],
+            "train_examples_per_s": counters["train_examples"] / counters["train_seconds"],
+            "train_tokens_per_s": counters["train_tokens"] / counters["train_seconds"],
+            "eval_examples_per_s": counters["eval_examples"] / counters["eval_seconds"],
+            "eval_tokens_per_s": counters["eval_tokens"] / counters["eval_seconds"],
             "peak_memory_bytes": peak, "peak_memory_counter": memory.counter,
-            "train_seconds": train_seconds,
+            "train_seconds": counters["train_seconds"], "processes": world,
         }
-        return TrainResult(metrics, throughput, history)
+        return TrainResult(metrics, throughput, state["history"], state["loss_curve"], resumed_from)

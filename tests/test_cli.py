@@ -79,3 +79,18 @@ def test_ls_lists_registry_with_wildcards(capsys):
     assert main(["ls", "attentions", "lin*"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("linear") and "softmax" not in out
+
+
+def test_bad_override_syntax_is_one_line(workspace, capsys):
+    assert main(["train", *workspace.overrides("trainer.max_steps=[1,"), ]) == 2
+    assert "bad override syntax" in _error_line(capsys)
+
+
+def test_bench_bad_lengths_is_one_line(capsys):
+    assert main(["bench", "--lengths", "1k,2k"]) == 2
+    assert "--lengths: expected comma-separated integers, got '1k,2k'" in _error_line(capsys)
+
+
+def test_batch_larger_than_the_data_is_a_failed_run_with_one_line(workspace, capsys):
+    assert main(["train", *workspace.overrides("trainer.batch_size=1024")]) == 1
+    assert "trainer.batch_size=1024 is larger than the training split (256 examples)" in _error_line(capsys)

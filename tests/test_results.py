@@ -59,7 +59,7 @@ def test_record_stays_whole_when_writer_is_killed(tmp_path):
 def test_store_skips_a_truncated_file_and_names_it(tmp_path):
     write_record(tmp_path, {"run_id": "good", "status": "ok"})
     (tmp_path / "bad.json").write_text('{"run_id": "bad", "stat')
-    with pytest.warns(UserWarning, match=r"bad\.json: skipped"):
+    with pytest.warns(UserWarning, match=r"bad\.json: skipped, not a complete JSON record"):
         records = read_records(tmp_path)
     assert [r["run_id"] for r in records] == ["good"]
 
