@@ -55,7 +55,11 @@ class ModelConfig:
 
 @dataclass
 class TrainerConfig:
-    """Optimisation and evaluation (conf/trainer/). AdamW with linear warmup then `schedule` decay."""
+    """Optimisation and evaluation (conf/trainer/). AdamW with linear warmup then `schedule` decay.
+
+    `precision: auto` and `compile: null` mean bf16 autocast and torch.compile on CUDA (where LRA-size
+    models are launch-bound), fp32 and eager on a CPU.
+    """
 
     max_steps: int = 300
     batch_size: int = 32
@@ -70,7 +74,9 @@ class TrainerConfig:
     checkpoint_every: int = 0
     eval_max_batches: Optional[int] = None
     device: str = "auto"
-    precision: str = "fp32"
+    precision: str = "auto"
+    compile: Optional[bool] = None
+    prefetch: bool = True
     num_threads: Optional[int] = None
     log_every: int = 10
     progress: bool = True
@@ -78,7 +84,7 @@ class TrainerConfig:
 
     def __post_init__(self):
         _choice("trainer.schedule", self.schedule, ("cosine", "linear", "rsqrt", "constant"))
-        _choice("trainer.precision", self.precision, ("fp32", "bf16"))
+        _choice("trainer.precision", self.precision, ("auto", "fp32", "bf16"))
         _choice("trainer.device", self.device, ("auto", "cpu", "cuda"), prefix_ok=("cuda:",))
         for key in ("max_steps", "batch_size", "eval_every", "log_every"):
             if getattr(self, key) < 1:

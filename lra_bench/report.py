@@ -124,8 +124,10 @@ def published_table(reference: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFram
 
 
 def latest_bench(records: list[dict]) -> pd.DataFrame:
-    """Rows of the most recent benchmark record (empty if none)."""
-    bench = [r for r in records if r.get("kind") == "bench"]
+    """Rows of the most recent attention-layer benchmark record (empty if none; `--model` records
+    time whole steps and are not plotted against length)."""
+    bench = [r for r in records if r.get("kind") == "bench"
+             and any(row.get("mode") in ("train", "infer") for row in r.get("rows", []))]
     if not bench:
         return pd.DataFrame()
     latest = max(bench, key=lambda r: r.get("finished_at", ""))

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import math
 import os
+import queue
 import random
+import threading
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -100,6 +102,45 @@ def training_indices(size: int, batch_size: int, seed: int):
             yield order[start:start + batch_size]
 
 
+class Prefetcher:
+    """Prepares the next batches (gather from the token cache, trim, pin) on a background thread
+    while the device computes; `wait_seconds` is the time the loop spent blocked on data."""
+
+    def __init__(self, split: Split, indices, rank_slice: slice, pin: bool, enabled: bool, depth: int = 2):
+        self.split, self.indices, self.rank_slice, self.pin = split, indices, rank_slice, pin
+        self.wait_seconds = 0.0
+        self.queue = queue.Queue(maxsize=depth) if enabled else None
+        self.stopped = threading.Event()
+        if enabled:
+            self.thread = threading.Thread(target=self._fill, daemon=True)
+            self.thread.start()
+
+    def _make(self):
+        x, y = take(self.split, next(self.indices)[self.rank_slice])
+        return (x.pin_memory(), y.pin_memory()) if self.pin else (x, y)
+
+    def _fill(self):
+        while not self.stopped.is_set():
+            batch = self._make()
+            while not self.stopped.is_set():
+                try:
+                    self.queue.put(batch, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+
+    def close(self):
+        self.stopped.set()
+        if self.queue is not None:
+            self.thread.join()
+
+    def next(self):
+        start = time.perf_counter()
+        batch = self.queue.get() if self.queue is not None else self._make()
+        self.wait_seconds += time.perf_counter() - start
+        return batch
+
+
 class DataParallel:
     """World size and rank from torchrun's environment; one process means no communication."""
 
@@ -146,14 +187,18 @@ class Trainer:
         self.parallel = parallel or DataParallel()
         self.device = resolve_device(config.device)
         self.model = model.to(self.device)
-        self.train_model = (torch.nn.parallel.DistributedDataParallel(self.model) if self.parallel.world > 1
-                            else self.model)
+        on_gpu = self.device.type == "cuda"
+        compiled = torch.compile(self.model) if (on_gpu if config.compile is None else config.compile) else self.model
+        self.forward_model = compiled
+        self.train_model = (torch.nn.parallel.DistributedDataParallel(compiled) if self.parallel.world > 1
+                            else compiled)
         self.optimizer = make_optimizer(self.model, config)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_multiplier(s, config))
         self.best_path = Path(checkpoint_dir) / "best.pt"
         self.last_path = Path(checkpoint_dir) / "last.pt"
-        self.autocast = (torch.autocast(self.device.type, dtype=torch.bfloat16)
-                         if config.precision == "bf16" else nullcontext())
+        bf16 = config.precision == "bf16" or (config.precision == "auto" and on_gpu)
+        self.precision = "bf16" if bf16 else "fp32"
+        self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
         if config.batch_size % self.parallel.world:
             raise ValueError(f"trainer.batch_size={config.batch_size} must be divisible by {self.parallel.world} "
                              "processes")
@@ -169,7 +214,7 @@ class Trainer:
                 if self.config.eval_max_batches is not None and i >= self.config.eval_max_batches:
                     break
                 x, y = x.to(self.device), y.to(self.device)
-                logits = self.model(x).float()
+                logits = self.forward_model(x).float()
                 loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
                 correct += (logits.argmax(-1) == y).sum().item()
                 total += len(y)
@@ -206,23 +251,26 @@ class Trainer:
         for _ in range(resumed_from):  # data position: redraw, do not load, the batches already used
             next(stream)
         per_rank = cfg.batch_size // world
+        loader = Prefetcher(self.data.train, stream, slice(rank * per_rank, (rank + 1) * per_rank),
+                            pin=self.device.type == "cuda", enabled=cfg.prefetch)
         checkpoint_every = cfg.checkpoint_every or cfg.eval_every
         self.model.train()
         bar = tqdm(range(resumed_from + 1, cfg.max_steps + 1), disable=None if cfg.progress and rank == 0 else True,
                    desc="train", leave=False, mininterval=1.0)
+        try:
+            self._loop(bar, loader, state, counters, checkpoint_every)
+        finally:
+            loader.close()
+            bar.close()
+        peak = memory.peak_bytes()
+        return self._finish(state, counters, loader, peak, memory.counter, resumed_from)
+
+    def _loop(self, bar, loader, state, counters, checkpoint_every):
+        cfg, world = self.config, self.parallel.world
         for step in bar:
             start = time.perf_counter()
-            x, y = take(self.data.train, next(stream)[rank * per_rank:(rank + 1) * per_rank])
-            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-            with self.autocast:
-                loss = F.cross_entropy(self.train_model(x).float(), y)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-            self.optimizer.step()
-            self.scheduler.step()
-            mean_loss = self.parallel.mean(loss).item()
+            x, y = loader.next()
+            mean_loss = self.train_step(x, y)
             if not math.isfinite(mean_loss):
                 raise Diverged(f"training loss is {mean_loss} at step {step}")
             counters["train_seconds"] += time.perf_counter() - start
@@ -248,9 +296,23 @@ class Trainer:
             if step % checkpoint_every == 0 or step == cfg.max_steps:
                 state["step"] = step
                 self._save_last(state)
-        bar.close()
-        peak = memory.peak_bytes()
 
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        """One optimisation step on a batch; returns the loss averaged over processes (a device sync)."""
+        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        with self.autocast:
+            loss = F.cross_entropy(self.train_model(x).float(), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        return self.parallel.mean(loss).item()
+
+    def _finish(self, state, counters, loader, peak, memory_counter, resumed_from) -> TrainResult:
+        """Test accuracy on the best-validation weights, and the run's metrics and throughput."""
+        cfg, world = self.config, self.parallel.world
         if world > 1:
             dist.barrier()  # the main rank has written best.pt
         self.model.load_state_dict(torch.load(self.best_path, map_location=self.device, weights_only=True)["model"])
@@ -269,7 +331,9 @@ class Trainer:
             "train_tokens_per_s": counters["train_tokens"] / counters["train_seconds"],
             "eval_examples_per_s": counters["eval_examples"] / counters["eval_seconds"],
             "eval_tokens_per_s": counters["eval_tokens"] / counters["eval_seconds"],
-            "peak_memory_bytes": peak, "peak_memory_counter": memory.counter,
+            "peak_memory_bytes": peak, "peak_memory_counter": memory_counter,
             "train_seconds": counters["train_seconds"], "processes": world,
+            "data_wait_share": loader.wait_seconds / counters["train_seconds"] if resumed_from == 0 else None,
+            "precision": self.precision, "compiled": self.forward_model is not self.model,
         }
         return TrainResult(metrics, throughput, state["history"], state["loss_curve"], resumed_from)

@@ -62,3 +62,14 @@ def test_bench_command_prints_a_ratio_table(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "### train: time (vs softmax)" in out and "| linear" in out and "(1.00x)" in out
     assert main(["bench", "--attentions", "nope"]) == 2
+
+
+def test_model_step_bench_reports_speed_ratio_and_data_share(capsys, tmp_path):
+    from lra_bench.cli import main
+
+    assert main(["bench", "--model", "listops", "--attentions", "linear", "--batch", "2", "--steps", "1",
+                 "--length", "64", "--store", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "### whole training step" in out and "(1.00x), data" in out and "| linear" in out
+    row = bench.measure_model_step("retrieval", "linear", steps=1, warmup=1, batch=2, length=32, device="cpu")
+    assert row["status"] == "ok" and row["steps_per_s"] > 0 and 0 <= row["data_wait_share"] < 1

@@ -9,8 +9,15 @@ states come from one cumulative sum over chunks, so memory is (N / C) x d x d, n
 
 from __future__ import annotations
 
+import importlib.util
+import os
+
 import torch
 import torch.nn.functional as F
+
+# flash-linear-attention's chunked kernel for the causal numerator on CUDA (`pip install lra-bench[gpu]`);
+# LRA_BENCH_FLA=0 forces the plain-PyTorch form, which stays the reference and the CPU path.
+FLA_AVAILABLE = importlib.util.find_spec("fla") is not None
 
 
 def linear_attention(f: torch.Tensor, g: torch.Tensor, v: torch.Tensor,
@@ -23,7 +30,9 @@ def linear_attention(f: torch.Tensor, g: torch.Tensor, v: torch.Tensor,
     """
     if key_padding_mask is not None:
         g = g * key_padding_mask[:, None, :, None].to(g.dtype)
-    if causal:
+    if causal and f.is_cuda and FLA_AVAILABLE and os.environ.get("LRA_BENCH_FLA", "1") != "0":
+        num, den = _causal_fla(f, g, v)
+    elif causal:
         num, den = _causal_chunked(f, g, v, chunk_size)
     else:
         state = torch.einsum("bhnf,bhnd->bhfd", g, v)
@@ -52,3 +61,13 @@ def _causal_chunked(f, g, v, chunk_size):
     num = torch.einsum("bhncs,bhnsd->bhncd", scores, vc) + torch.einsum("bhncf,bhnfd->bhncd", fc, kv)
     den = scores.sum(dim=-1) + torch.einsum("bhncf,bhnf->bhnc", fc, z)
     return num.reshape(B, H, n * C, -1)[:, :, :N], den.reshape(B, H, n * C)[:, :, :N]
+
+
+def _causal_fla(f, g, v):
+    """Numerator by fla's `chunk_linear_attn` (scale 1, normalize=False: its normaliser adds 1e-10, so
+    ours is applied instead; spec/attention.md "Fast paths"); denominator f_i . cumsum(g)_i, O(N F)."""
+    from fla.ops.linear_attn import chunk_linear_attn
+
+    num, _ = chunk_linear_attn(f.transpose(1, 2), g.transpose(1, 2), v.transpose(1, 2), scale=1.0, normalize=False)
+    den = (f * g.cumsum(dim=2)).sum(dim=-1)
+    return num.transpose(1, 2).to(v.dtype), den

@@ -1,0 +1,67 @@
+"""GPU performance options, checked on a CPU: bf16 autocast and torch.compile change results only
+within tolerance; the input pipeline reports its data-wait share; the fla fast path (CUDA) matches
+our chunked form."""
+
+import pytest
+import torch
+
+from lra_bench.attention import attention_schema, build_attention
+from lra_bench.config import ModelConfig, TrainerConfig
+from lra_bench.model import Classifier
+from lra_bench.train import Trainer
+from test_train import _toy_task
+
+
+def _curve(tmp_path, attention="linear", **options):
+    torch.manual_seed(0)
+    data = _toy_task()
+    model = Classifier(ModelConfig(name="t", dim=32, depth=1, num_heads=2, mlp_dim=32, dropout=0.0),
+                       attention_schema(attention)(name=attention), vocab_size=11, max_len=12, num_classes=2)
+    config = TrainerConfig(max_steps=8, batch_size=32, lr=3e-3, warmup_steps=2, eval_every=4, log_every=1,
+                           progress=False, **options)
+    trainer = Trainer(model, data, config, seed=0, checkpoint_dir=tmp_path / str(sorted(options.items())))
+    result = trainer.fit()
+    return [loss for _, loss in result.loss_curve], result
+
+
+def test_defaults_on_cpu_are_fp32_eager(tmp_path):
+    _, result = _curve(tmp_path)
+    assert result.throughput["precision"] == "fp32" and result.throughput["compiled"] is False
+    assert 0.0 <= result.throughput["data_wait_share"] < 1.0
+
+
+def test_bf16_autocast_changes_the_loss_curve_only_within_tolerance(tmp_path):
+    fp32, _ = _curve(tmp_path, precision="fp32")
+    bf16, result = _curve(tmp_path, precision="bf16")
+    assert result.throughput["precision"] == "bf16"
+    assert fp32 != bf16  # bf16 really ran
+    assert max(abs(a - b) for a, b in zip(fp32, bf16)) < 0.05
+
+
+def test_torch_compile_matches_eager(tmp_path):
+    eager, _ = _curve(tmp_path, compile=False)
+    compiled, result = _curve(tmp_path, compile=True)
+    assert result.throughput["compiled"] is True
+    assert max(abs(a - b) for a, b in zip(eager, compiled)) < 1e-4
+
+
+def test_prefetch_off_gives_the_same_curve(tmp_path):
+    on, _ = _curve(tmp_path, prefetch=True)
+    off, _ = _curve(tmp_path, prefetch=False)
+    assert on == off
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", ["linear", "cosformer", "lln"])
+def test_fla_causal_path_matches_the_chunked_reference(name, monkeypatch):
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    pytest.importorskip("fla")
+    torch.manual_seed(0)
+    module = build_attention(attention_schema(name)(name=name), dim_head=64, num_heads=4, causal=True,
+                             max_len=2048).cuda()
+    q, k, v = (torch.randn(2, 4, 1000, 64, device="cuda") for _ in range(3))
+    fast = module(q, k, v, None)
+    monkeypatch.setenv("LRA_BENCH_FLA", "0")
+    reference = module(q, k, v, None)
+    assert ((fast - reference).abs().max() / reference.abs().max()).item() < 1e-3
