@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install sweep test test-all report bench clean
+.PHONY: install sweep test test-all report bench reproduce clean
 
 install: $(STAMP)
 
@@ -33,6 +33,13 @@ report: install
 # Speed and memory of every variant vs softmax (CPU: 256-2048 tokens; on a GPU: 1K-16K).
 bench: install
 	$(BIN)/lra-bench bench $(ARGS)
+
+# ListOps and Pathfinder-32 at the official setup, softmax then the seed variants (needs a GPU).
+reproduce: install
+	$(BIN)/lra-bench prepare task=listops
+	$(BIN)/lra-bench prepare task=pathfinder
+	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/lra-bench sweep sweep=reproduce $(ARGS)
+	$(BIN)/lra-bench report
 
 clean:
 	rm -rf outputs multirun results/runs results/leaderboard* results/plots

@@ -1,0 +1,33 @@
+"""Every recipe in conf/experiment composes and validates; the generator-backed ones smoke-run a step
+at their official model size (lessons.md: lightning-hydra-template's test_sweeps pattern)."""
+
+import pytest
+
+from lra_bench.cli import _compose, _group_options, main
+from lra_bench.config import validate_run_config
+
+EXPERIMENTS = _group_options("experiment")
+
+
+def test_every_task_has_an_lra_recipe():
+    assert {f"lra/{t}" for t in ("listops", "text", "retrieval", "image", "pathfinder", "pathx")} <= set(EXPERIMENTS)
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_recipe_composes_with_version_and_source(experiment):
+    run = validate_run_config(_compose([f"experiment={experiment}"]))
+    assert run.recipe.name == experiment and run.recipe.version and run.recipe.source
+    assert run.task.name in experiment.split("/")[-1]
+
+
+@pytest.mark.parametrize("experiment, shrink", [
+    ("lra/listops", ["task.num_train=64", "task.num_val=16", "task.num_test=16", "task.min_length=20",
+                     "task.max_length=64"]),
+    ("lra_modern/pathfinder", ["task.num_images=80", "task.images_per_file=40", "task.difficulty=curv_baseline"]),
+])
+def test_recipe_smoke_runs_one_step(workspace, experiment, shrink):
+    overrides = [f"experiment={experiment}", *shrink, "trainer.max_steps=1", "trainer.batch_size=8",
+                 "trainer.eval_every=1", "trainer.eval_max_batches=1", "logger=none", "trainer.progress=false"]
+    assert main(["train", *workspace.overrides(*overrides, tiny=False)]) == 0
+    (record,) = workspace.records()
+    assert record["status"] == "ok" and record["recipe"]["name"] == experiment
