@@ -11,13 +11,18 @@ import math
 
 import torch
 
-from .linear_core import linear_attention
+from .linear_core import kernel_prefill, kernel_state, kernel_step, linear_attention
 from .masking import real_lengths
 from .registry import Attention, register_attention
 
 
 @register_attention("cosformer")
 class CosFormerAttention(Attention):
+    """Recurrent form: M is the planned sequence length (from `calibration`, else `max_len`) and the
+    state carries the position."""
+
+    supports_step = True
+
     def __init__(self, dim_head, num_heads, causal=False, max_len=4096, eps: float = 1e-6,
                  m_from_padded_length: bool = False, chunk_size: int = 64):
         super().__init__(dim_head, num_heads, causal, max_len)
@@ -37,3 +42,25 @@ class CosFormerAttention(Attention):
         g = torch.cat([k * sin, k * cos], dim=-1)
         return linear_attention(f, g, v, key_padding_mask, self.causal, eps=self.eps, eps_mode="clamp",
                                 chunk_size=self.chunk_size)
+
+    def _feature(self, x, position, m):
+        angle = torch.as_tensor((math.pi / 2) * position / m, dtype=x.dtype, device=x.device)
+        x = torch.relu(x)
+        return torch.cat([x * torch.sin(angle), x * torch.cos(angle)], dim=-1)
+
+    def init_state(self, batch, device, dtype, calibration=None):
+        m = calibration[0].shape[2] if calibration is not None else self.max_len
+        return {**kernel_state(batch, self.num_heads, 2 * self.dim_head, self.dim_head, device, dtype),
+                "position": 0, "m": m}
+
+    def prefill(self, q, k, v, calibration=None):
+        m = calibration[0].shape[2] if calibration is not None else self.max_len
+        position = torch.arange(1, q.shape[2] + 1, device=q.device, dtype=q.dtype)[:, None]
+        state = kernel_prefill(self._feature(q, position, m), self._feature(k, position, m), v)
+        return {**state, "position": q.shape[2], "m": m}
+
+    def step(self, state, q, k, v):
+        position = state["position"] + 1
+        out, state = kernel_step(state, self._feature(q, position, state["m"]), self._feature(k, position, state["m"]),
+                                 v, eps=self.eps, eps_mode="clamp")
+        return out, {**state, "position": position}

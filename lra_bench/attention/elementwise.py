@@ -24,6 +24,7 @@ from .registry import Attention, register_attention
 @register_attention("elementwise")
 class ElementwiseAttention(Attention):
     bf16_tolerance = 0.08
+    supports_step = True
 
     def __init__(self, dim_head, num_heads, causal=False, max_len=4096, order: int = 6, tau: float = 2.0,
                  eps: float = 1e-12):
@@ -61,3 +62,28 @@ class ElementwiseAttention(Attention):
             den = den + coeff * q_power * b
             k_power, q_power = k_power * k, q_power * q
         return (num / den.clamp_min(self.eps)).to(dtype)
+
+    def _terms(self, k, v):
+        """Per-token k^n exp(-k^2/tau) v and k^n exp(-k^2/tau), n = 0..t, stacked on dim -2."""
+        w = torch.exp(-k * k / self.tau)
+        powers = torch.stack([k**n for n in range(self.order + 1)], dim=-2) * w[..., None, :]
+        return powers * v[..., None, :], powers
+
+    def _read(self, q, A, B):
+        coeff = torch.tensor([(2.0 / self.tau) ** n / math.factorial(n) for n in range(self.order + 1)],
+                             dtype=q.dtype, device=q.device)[:, None]
+        q_powers = torch.stack([q**n for n in range(self.order + 1)], dim=-2) * coeff
+        return (q_powers * A).sum(-2) / (q_powers * B).sum(-2).clamp_min(self.eps)
+
+    def init_state(self, batch, device, dtype, calibration=None):
+        zeros = torch.zeros(batch, self.num_heads, self.order + 1, self.dim_head, device=device, dtype=dtype)
+        return {"A": zeros, "B": zeros.clone()}
+
+    def prefill(self, q, k, v, calibration=None):
+        a, b = self._terms(k, v)
+        return {"A": a.sum(dim=2), "B": b.sum(dim=2)}
+
+    def step(self, state, q, k, v):
+        a, b = self._terms(k, v)
+        A, B = state["A"] + a, state["B"] + b
+        return self._read(q, A, B), {"A": A, "B": B}

@@ -22,6 +22,8 @@ from .registry import Attention, register_attention
 
 @register_attention("latte")
 class LatteAttention(Attention):
+    supports_step = True
+
     def __init__(self, dim_head, num_heads, causal=False, max_len=4096, num_latents: int = 0, chunk_size: int = 64):
         super().__init__(dim_head, num_heads, causal, max_len)
         self.chunk_size = chunk_size
@@ -35,10 +37,37 @@ class LatteAttention(Attention):
         else:
             self.q_map = self.k_map = None
 
+    def latent_logits(self, q, k):
+        """The query's and key's latent logits: the head's channels, or their learned map to L/H."""
+        if self.q_map is None:
+            return q, k
+        return (torch.einsum("bh...d,hdl->bh...l", q, self.q_map.to(q.dtype)),
+                torch.einsum("bh...d,hdl->bh...l", k, self.k_map.to(k.dtype)))
+
+    # Recurrent form: per latent, the running max m and the rescaled sums S (with v) and Z (without).
+    def init_state(self, batch, device, dtype, calibration=None):
+        shape = (batch, self.num_heads, self.latents_per_head)
+        return {"S": torch.zeros(*shape, self.dim_head, device=device, dtype=dtype),
+                "Z": torch.zeros(*shape, device=device, dtype=dtype),
+                "m": torch.full(shape, float("-inf"), device=device, dtype=dtype)}
+
+    def prefill(self, q, k, v, calibration=None):
+        _, logits = self.latent_logits(q, k)
+        m = logits.amax(dim=2)
+        weights = torch.exp(logits - m[:, :, None])
+        return {"S": torch.einsum("bhtl,bhtd->bhld", weights, v), "Z": weights.sum(dim=2), "m": m}
+
+    def step(self, state, q, k, v):
+        query, logits = self.latent_logits(q, k)
+        m = torch.maximum(state["m"], logits)
+        decay, weight = torch.exp(state["m"] - m), torch.exp(logits - m)
+        S = state["S"] * decay[..., None] + weight[..., None] * v[:, :, None, :]
+        Z = state["Z"] * decay + weight
+        out = torch.einsum("bhl,bhld->bhd", query.softmax(dim=-1), S / Z[..., None])
+        return out, {"S": S, "Z": Z, "m": m}
+
     def forward(self, q, k, v, key_padding_mask=None):
-        if self.q_map is not None:
-            q = torch.einsum("bhnd,hdl->bhnl", q, self.q_map.to(q.dtype))
-            k = torch.einsum("bhnd,hdl->bhnl", k, self.k_map.to(k.dtype))
+        q, k = self.latent_logits(q, k)
         if key_padding_mask is not None:
             k = k.masked_fill(~key_padding_mask[:, None, :, None], float("-inf"))
         p_latent = q.softmax(dim=-1)

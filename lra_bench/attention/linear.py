@@ -6,12 +6,14 @@ denominator. Causal form: chunked prefix sums (linear_core).
 
 import torch.nn.functional as F
 
-from .linear_core import linear_attention
+from .linear_core import kernel_prefill, kernel_state, kernel_step, linear_attention
 from .registry import Attention, register_attention
 
 
 @register_attention("linear")
 class LinearAttention(Attention):
+    supports_step = True
+
     def __init__(self, dim_head, num_heads, causal=False, max_len=4096, eps: float = 1e-6, chunk_size: int = 64):
         super().__init__(dim_head, num_heads, causal, max_len)
         self.eps, self.chunk_size = eps, chunk_size
@@ -19,3 +21,12 @@ class LinearAttention(Attention):
     def forward(self, q, k, v, key_padding_mask=None):
         f, g = F.elu(q) + 1, F.elu(k) + 1
         return linear_attention(f, g, v, key_padding_mask, self.causal, eps=self.eps, chunk_size=self.chunk_size)
+
+    def init_state(self, batch, device, dtype, calibration=None):
+        return kernel_state(batch, self.num_heads, self.dim_head, self.dim_head, device, dtype)
+
+    def prefill(self, q, k, v, calibration=None):
+        return kernel_prefill(F.elu(q) + 1, F.elu(k) + 1, v)
+
+    def step(self, state, q, k, v):
+        return kernel_step(state, F.elu(q) + 1, F.elu(k) + 1, v, eps=self.eps)

@@ -71,3 +71,25 @@ def _causal_fla(f, g, v):
     num, _ = chunk_linear_attn(f.transpose(1, 2), g.transpose(1, 2), v.transpose(1, 2), scale=1.0, normalize=False)
     den = (f * g.cumsum(dim=2)).sum(dim=-1)
     return num.transpose(1, 2).to(v.dtype), den
+
+
+# -- recurrent form: a constant-size state (S, z) per head ------------------------------------------
+
+def kernel_state(batch: int, heads: int, features: int, dim: int, device, dtype) -> dict:
+    return {"S": torch.zeros(batch, heads, features, dim, device=device, dtype=dtype),
+            "z": torch.zeros(batch, heads, features, device=device, dtype=dtype)}
+
+
+def kernel_prefill(f: torch.Tensor, g: torch.Tensor, v: torch.Tensor) -> dict:
+    """(S, z) after a prompt: S = sum_j g_j v_j^T, z = sum_j g_j."""
+    return {"S": torch.einsum("bhnf,bhnd->bhfd", g, v), "z": g.sum(dim=2)}
+
+
+def kernel_step(state: dict, f: torch.Tensor, g: torch.Tensor, v: torch.Tensor, *, eps: float,
+                eps_mode: str = "add"):
+    """S_i = S_{i-1} + g_i v_i^T, z_i = z_{i-1} + g_i, o_i = f_i^T S_i / den_i, for one token [B, H, *]."""
+    S = state["S"] + g[..., :, None] * v[..., None, :]
+    z = state["z"] + g
+    den = torch.einsum("bhf,bhf->bh", f, z)
+    den = den + eps if eps_mode == "add" else den.clamp_min(eps)
+    return torch.einsum("bhf,bhfd->bhd", f, S) / den[..., None], {**state, "S": S, "z": z}

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from .linear_core import linear_attention
+from .linear_core import kernel_prefill, kernel_state, kernel_step, linear_attention
 from .masking import expand_mask, pad_to_multiple
 from .registry import Attention, register_attention
 
@@ -45,8 +45,13 @@ def _std(x: torch.Tensor, mask: torch.Tensor | None, per_sequence: bool) -> torc
 
 @register_attention("lln")
 class LLNAttention(Attention):
+    """Recurrent form: alpha, beta are decode-time constants (from `calibration`, else the prompt, else
+    unit-variance inputs); the key shift becomes a running max that rescales the state exactly (the
+    outputs equal the parallel form's at eps = 0; eps acts on the shifted denominator)."""
+
     bf16_tolerance = 0.05
     statistics_see_future = True  # sigma_q, sigma_k and the key shift span the whole sequence, as in the paper
+    supports_step = True
 
     def __init__(self, dim_head, num_heads, causal=False, max_len=4096, eps: float = 1e-8,
                  lln_stats: str = "masked", chunk_size: int = 64):
@@ -74,6 +79,37 @@ class LLNAttention(Attention):
 
     def forward(self, q, k, v, key_padding_mask=None):
         return self.lln(q, k, v, key_padding_mask)
+
+    def scales(self, calibration, batch, device, dtype):
+        """alpha, beta [B, H] from a (q, k, v) sequence, or for unit-variance q and k without one."""
+        if calibration is None:
+            one = torch.ones(batch, self.num_heads, device=device, dtype=dtype)
+            return moment_matched_scales(one, one)
+        q, k, _ = calibration
+        per_sequence = self.lln_stats == "masked"
+        with torch.no_grad():
+            return moment_matched_scales(_std(q, None, per_sequence), _std(k, None, per_sequence))
+
+    def init_state(self, batch, device, dtype, calibration=None):
+        alpha, beta = self.scales(calibration, batch, device, dtype)
+        return {**kernel_state(batch, self.num_heads, self.dim_head, self.dim_head, device, dtype),
+                "alpha": alpha, "beta": beta, "m": torch.full_like(alpha, float("-inf"))}
+
+    def prefill(self, q, k, v, calibration=None):
+        alpha, beta = self.scales(calibration or (q, k, v), q.shape[0], q.device, q.dtype)
+        aq, bk = q * alpha[..., None, None], k * beta[..., None, None]
+        m = bk.amax(dim=(2, 3))
+        state = kernel_prefill(torch.exp(aq - aq.amax(-1, keepdim=True)), torch.exp(bk - m[..., None, None]), v)
+        return {**state, "alpha": alpha, "beta": beta, "m": m}
+
+    def step(self, state, q, k, v):
+        aq, bk = q * state["alpha"][..., None], k * state["beta"][..., None]
+        m = torch.maximum(state["m"], bk.amax(-1))
+        rescale = torch.exp(state["m"] - m)  # 0 before the first token
+        carried = {"S": state["S"] * rescale[..., None, None], "z": state["z"] * rescale[..., None]}
+        out, carried = kernel_step(carried, torch.exp(aq - aq.amax(-1, keepdim=True)), torch.exp(bk - m[..., None]),
+                                   v, eps=self.eps)
+        return out, {**state, **carried, "m": m}
 
 def block_diagonal_softmax(q, k, v, key_padding_mask, block: int, causal: bool):
     """Softmax with 1/sqrt(d) inside blocks of `block` consecutive tokens (causal: j <= i in a block)."""
@@ -108,9 +144,33 @@ class LLNDiagAttention(LLNAttention):
     def forward(self, q, k, v, key_padding_mask=None):
         o_lln = self.lln(q, k, v, key_padding_mask)
         o_diag = block_diagonal_softmax(q, k, v, key_padding_mask, self.dim_head, self.causal)
+        return self._combine(o_lln, o_diag)
+
+    def _combine(self, o_lln, o_diag):
         if self.combine == "mean":
             return (o_lln + o_diag) / 2
+        r = self.r if o_lln.ndim == 4 else self.r[:, 0]  # [H, 1, d] for sequences, [H, d] for one token
         if self.combine == "learnable_scale":
-            return self.r * o_lln + self.p * o_diag
-        return self.r * o_lln + (1 - self.r) * o_diag
+            return r * o_lln + (self.p if o_lln.ndim == 4 else self.p[:, 0]) * o_diag
+        return r * o_lln + (1 - r) * o_diag
+
+    # Recurrent form: the LLN state plus the keys and values of the current diagonal block (<= d tokens).
+    def init_state(self, batch, device, dtype, calibration=None):
+        empty = torch.zeros(batch, self.num_heads, 0, self.dim_head, device=device, dtype=dtype)
+        return {**super().init_state(batch, device, dtype, calibration), "block_k": empty, "block_v": empty,
+                "count": 0}
+
+    def prefill(self, q, k, v, calibration=None):
+        start = (q.shape[2] // self.dim_head) * self.dim_head
+        return {**super().prefill(q, k, v, calibration), "block_k": k[:, :, start:], "block_v": v[:, :, start:],
+                "count": q.shape[2]}
+
+    def step(self, state, q, k, v):
+        o_lln, state = super().step(state, q, k, v)
+        fresh = state["count"] % self.dim_head == 0
+        block_k = torch.cat([state["block_k"][:, :, :0] if fresh else state["block_k"], k[:, :, None]], dim=2)
+        block_v = torch.cat([state["block_v"][:, :, :0] if fresh else state["block_v"], v[:, :, None]], dim=2)
+        o_diag = F.scaled_dot_product_attention(q[:, :, None], block_k, block_v)[:, :, 0]
+        return self._combine(o_lln, o_diag), {**state, "block_k": block_k, "block_v": block_v,
+                                              "count": state["count"] + 1}
 

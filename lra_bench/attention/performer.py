@@ -11,7 +11,7 @@ w.x - |x|^2/2 <= |w|^2/2 bounds them. Causal form: the shared chunked core.
 import torch
 from torch import nn
 
-from .linear_core import linear_attention
+from .linear_core import kernel_prefill, kernel_state, kernel_step, linear_attention
 from .registry import Attention, register_attention
 
 
@@ -27,6 +27,7 @@ def orthogonal_gaussian(m: int, d: int) -> torch.Tensor:
 @register_attention("performer")
 class PerformerAttention(Attention):
     bf16_tolerance = 0.08
+    supports_step = True
 
     def __init__(self, dim_head, num_heads, causal=False, max_len=4096, num_features: int = 256,
                  eps: float = 1e-6, chunk_size: int = 64):
@@ -47,3 +48,16 @@ class PerformerAttention(Attention):
             lk = lk - lk.amax(dim=(2, 3), keepdim=True).detach()
         g = torch.exp(lk)
         return linear_attention(f, g, v, key_padding_mask, self.causal, eps=self.eps, chunk_size=self.chunk_size)
+
+    def _causal_features(self, q, k):
+        lq = self._logits(q)
+        return torch.exp(lq - lq.amax(dim=-1, keepdim=True).detach()), torch.exp(self._logits(k))
+
+    def init_state(self, batch, device, dtype, calibration=None):
+        return kernel_state(batch, self.num_heads, self.w.shape[0], self.dim_head, device, dtype)
+
+    def prefill(self, q, k, v, calibration=None):
+        return kernel_prefill(*self._causal_features(q, k), v)
+
+    def step(self, state, q, k, v):
+        return kernel_step(state, *self._causal_features(q, k), v, eps=self.eps)

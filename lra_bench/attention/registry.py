@@ -35,6 +35,13 @@ class Attention(nn.Module):
     - `statistics_see_future`: the causal form uses whole-sequence statistics (e.g. LLN's moment
       matching), so later tokens change earlier outputs through those scalars; the conformance
       suite reports this instead of testing for no causal leak.
+
+    Recurrent inference (variants that set `supports_step`): `init_state(batch, device, dtype)` gives
+    the state before any token, `step(state, q, k, v)` takes one token's [B, H, d] and returns its
+    output and the new state, `prefill(q, k, v)` builds the state after a whole prompt at once.
+    Feeding a sequence through `step` equals the parallel causal form (tested in float64). Constants
+    that the parallel form takes from the whole sequence (cosFormer's M, LLN's temperatures) come from
+    `calibration=(q, k, v)` of that sequence when given.
     """
 
     supports_causal: bool = True
@@ -43,6 +50,7 @@ class Attention(nn.Module):
     needs_max_len: bool = False
     bf16_tolerance: float = 0.05
     statistics_see_future: bool = False
+    supports_step: bool = False
 
     def __init__(self, dim_head: int, num_heads: int, causal: bool = False, max_len: int = 4096):
         super().__init__()
@@ -51,6 +59,19 @@ class Attention(nn.Module):
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                 key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
+
+    def init_state(self, batch: int, device, dtype, calibration=None) -> dict:
+        raise NotImplementedError(f"{type(self).__name__} has no recurrent form")
+
+    def step(self, state: dict, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
+        raise NotImplementedError(f"{type(self).__name__} has no recurrent form")
+
+    def prefill(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, calibration=None) -> dict:
+        """State after a prompt [B, H, T, d]; this generic form steps token by token."""
+        state = self.init_state(q.shape[0], q.device, q.dtype, calibration)
+        for t in range(q.shape[2]):
+            _, state = self.step(state, q[:, :, t], k[:, :, t], v[:, :, t])
+        return state
 
 
 @dataclass

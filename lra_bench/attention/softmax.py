@@ -12,7 +12,23 @@ from .registry import Attention, register_attention
 
 @register_attention("softmax")
 class SoftmaxAttention(Attention):
+    """Recurrent form: a key/value cache that grows by one token per step (the honest comparison)."""
+
     bf16_tolerance = 0.03
+    supports_step = True
+
+    def init_state(self, batch, device, dtype, calibration=None):
+        empty = torch.zeros(batch, self.num_heads, 0, self.dim_head, device=device, dtype=dtype)
+        return {"k": empty, "v": empty}
+
+    def prefill(self, q, k, v, calibration=None):
+        return {"k": k, "v": v}
+
+    def step(self, state, q, k, v):
+        keys = torch.cat([state["k"], k[:, :, None]], dim=2)
+        values = torch.cat([state["v"], v[:, :, None]], dim=2)
+        out = F.scaled_dot_product_attention(q[:, :, None], keys, values)[:, :, 0]
+        return out, {"k": keys, "v": values}
 
     def forward(self, q, k, v, key_padding_mask=None):
         if key_padding_mask is None:

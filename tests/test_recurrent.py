@@ -1,0 +1,69 @@
+"""Recurrent inference (spec/attention.md causal forms): for every variant with a step API, feeding a
+sequence one token at a time equals the parallel causal form, and so does prefill + steps. float64."""
+
+import pytest
+import torch
+
+from lra_bench.attention import attention_schema, build_attention, get_attention_class, list_attentions
+
+STEP_VARIANTS = [n for n in list_attentions() if get_attention_class(n).supports_step]
+B, H, D, N = 2, 2, 8, 23
+
+
+def _setup(name, seed=0):
+    torch.manual_seed(seed)
+    # LLN's eps is added to a denominator shifted by the global key max (parallel) or the running max
+    # (recurrent): the two forms are equal exactly at eps = 0, and differ by ~1e-5 at eps = 1e-8.
+    hyper = {"eps": 0.0} if name.startswith("lln") else {}
+    module = build_attention(attention_schema(name)(name=name, **hyper), dim_head=D, num_heads=H, causal=True,
+                             max_len=64).double()
+    q, k, v = (torch.randn(B, H, N, D, dtype=torch.float64) for _ in range(3))
+    return module, q, k, v
+
+
+def test_the_seed_variants_and_softmax_have_a_step_api():
+    assert {"softmax", "linear", "cosformer", "lln", "latte", "elementwise"} <= set(STEP_VARIANTS)
+
+
+@pytest.mark.parametrize("name", STEP_VARIANTS)
+def test_step_by_step_equals_the_parallel_causal_form(name):
+    module, q, k, v = _setup(name)
+    parallel = module(q, k, v, None)
+    state = module.init_state(B, q.device, q.dtype, calibration=(q, k, v))
+    outputs = []
+    for t in range(N):
+        out, state = module.step(state, q[:, :, t], k[:, :, t], v[:, :, t])
+        outputs.append(out)
+    torch.testing.assert_close(torch.stack(outputs, dim=2), parallel, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", STEP_VARIANTS)
+def test_prefill_then_steps_equals_the_parallel_causal_form(name):
+    module, q, k, v = _setup(name)
+    parallel = module(q, k, v, None)
+    state = module.prefill(q[:, :, :10], k[:, :, :10], v[:, :, :10], calibration=(q, k, v))
+    for t in range(10, N):
+        out, state = module.step(state, q[:, :, t], k[:, :, t], v[:, :, t])
+        torch.testing.assert_close(out, parallel[:, :, t], rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", [n for n in STEP_VARIANTS if n != "softmax"])
+def test_recurrent_state_does_not_grow_with_length(name):
+    module, q, k, v = _setup(name)
+    state = module.init_state(B, q.device, q.dtype)
+    sizes = []
+    for t in range(N):
+        _, state = module.step(state, q[:, :, t], k[:, :, t], v[:, :, t])
+        sizes.append(sum(x.numel() for x in state.values() if torch.is_tensor(x)))
+    if name == "lln_diag":  # keeps the current diagonal block: at most d keys and values
+        assert max(sizes) <= sizes[0] + 2 * B * H * D * D and min(sizes[D:]) < max(sizes)
+    else:
+        assert len(set(sizes)) == 1, sizes
+
+
+def test_softmax_cache_grows_one_token_per_step():
+    module, q, k, v = _setup("softmax")
+    state = module.init_state(B, q.device, q.dtype)
+    for t in range(5):
+        _, state = module.step(state, q[:, :, t], k[:, :, t], v[:, :, t])
+    assert state["k"].shape[2] == 5
