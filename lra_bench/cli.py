@@ -167,7 +167,7 @@ def cmd_train(args: list[str]) -> int:
 def sweep_overrides(args: list[str]) -> list[list[str]]:
     """The multiruns of `lra-bench sweep`: one per task of the preset (its grid and the task's own
     overrides), then the user's overrides; a user's `task=` makes it one multirun over those tasks."""
-    from .attention import list_attentions
+    from .attention import get_attention_class, list_attentions
 
     preset_name = next((a.split("=", 1)[1] for a in args if a.startswith("sweep=")), "cpu_default")
     preset_path = CONF_DIR / "sweep" / f"{preset_name}.yaml"
@@ -178,16 +178,27 @@ def sweep_overrides(args: list[str]) -> list[list[str]]:
     preset = OmegaConf.load(preset_path)
     user = [a for a in args if not a.startswith("sweep=")]
     given = {a.split("=", 1)[0].lstrip("+~") for a in user if "=" in a}
-    grid = []
-    if "attention" not in given:
-        attentions = list_attentions() if preset.attentions == "all" else list(preset.attentions)
-        grid.append("attention=" + ",".join(attentions))
-    if "seed" not in given:
-        grid.append("seed=" + ",".join(str(s) for s in preset.seeds))
-    common = [*grid, *preset.overrides]
+
+    def attention_grid(selection) -> list[str]:
+        """`all`, `causal` (variants with a causal form) or an explicit list, as one grid override."""
+        if "attention" in given:
+            return []
+        if selection in ("all", "causal"):
+            names = [n for n in list_attentions() if selection == "all" or get_attention_class(n).supports_causal]
+        else:
+            names = list(selection)
+        return ["attention=" + ",".join(names)]
+
+    seeds = [] if "seed" in given else ["seed=" + ",".join(str(s) for s in preset.seeds)]
     if "task" in given:
-        return [[*common, *user]]
-    return [[f"task={task}", *common, *task_overrides, *user] for task, task_overrides in preset.tasks.items()]
+        return [[*attention_grid(preset.attentions), *seeds, *preset.overrides, *user]]
+    runs = []
+    for task, task_overrides in preset.tasks.items():
+        own = [o for o in task_overrides if not o.startswith("attentions=")]
+        selection = next((o.split("=", 1)[1] for o in task_overrides if o.startswith("attentions=")),
+                         preset.attentions)
+        runs.append([f"task={task}", *attention_grid(selection), *seeds, *preset.overrides, *own, *user])
+    return runs
 
 
 def cmd_sweep(args: list[str]) -> int:

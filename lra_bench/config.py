@@ -38,7 +38,7 @@ class ModelConfig:
     two_tower_combine: str = "paper"
 
     def __post_init__(self):
-        _choice("model.pooling", self.pooling, ("mean", "cls"))
+        _choice("model.pooling", self.pooling, ("mean", "cls", "none"))
         _choice("model.positions", self.positions, ("learned", "sinusoidal", "none"))
         _choice("model.two_tower_combine", self.two_tower_combine, ("paper", "concat"))
         qkv = self.qkv_dim or self.dim
@@ -206,6 +206,9 @@ def validate_run_config(cfg: DictConfig) -> RunConfig:
                         {"task": None, "attention": None}, RunConfig, "config")
     run.attention = validate_node(data["attention"], attention_schema(data["attention"]["name"]), "attention")
     run.task = validate_node(data["task"], task_schema(data["task"].get("family", "")), "task")
+    if getattr(run.task, "TOKEN_LABELS", False) and run.model.pooling != "none":
+        raise ConfigError(f"model.pooling: task {run.task.name} has a target per token; expected model.pooling=none "
+                          f"(e.g. model=small_causal), got '{run.model.pooling}'")
     return run
 
 

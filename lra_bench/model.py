@@ -94,6 +94,8 @@ class Encoder(nn.Module):
         for block in self.blocks:
             x = block(x, key_padding_mask)
         x = self.norm(x)
+        if self.config.pooling == "none":  # per-token features for per-token targets
+            return x
         if self.use_cls:
             return x[:, 0]
         weights = mask.unsqueeze(-1).to(x.dtype)
@@ -101,7 +103,8 @@ class Encoder(nn.Module):
 
 
 class Classifier(nn.Module):
-    """Encoder + MLP head. `two_tower=True` takes tokens [B, 2, N] (Retrieval's document pairs)."""
+    """Encoder + MLP head. `two_tower=True` takes tokens [B, 2, N] (Retrieval's document pairs);
+    `pooling: none` gives logits per token [B, N, classes]."""
 
     def __init__(self, config: ModelConfig, attention_config, vocab_size: int, max_len: int, num_classes: int,
                  two_tower: bool = False):

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .config import TrainerConfig
-from .data import PAD_ID, Split, TaskData
+from .data import IGNORE_LABEL, PAD_ID, Split, TaskData
 from .memory import PeakMemory
 
 
@@ -82,7 +82,18 @@ def trim_padding(tokens: torch.Tensor) -> torch.Tensor:
 
 
 def take(split: Split, index: torch.Tensor):
-    return trim_padding(split.tokens[index].long()), split.labels[index]
+    tokens, labels = trim_padding(split.tokens[index].long()), split.labels[index]
+    return tokens, labels[:, : tokens.shape[-1]] if labels.ndim == 2 else labels
+
+
+def loss_and_hits(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "mean"):
+    """Cross-entropy and (correct, counted) over sequences, or over labelled tokens for [B, N, C] logits."""
+    logits = logits.float()
+    if logits.ndim == 3:
+        logits, labels = logits.flatten(0, 1), labels.flatten()
+    loss = F.cross_entropy(logits, labels, ignore_index=IGNORE_LABEL, reduction=reduction)
+    counted = labels != IGNORE_LABEL
+    return loss, (logits.argmax(-1) == labels)[counted].sum().item(), counted.sum().item()
 
 
 def ordered_batches(split: Split, batch_size: int):
@@ -121,7 +132,10 @@ class Prefetcher:
 
     def _fill(self):
         while not self.stopped.is_set():
-            batch = self._make()
+            try:
+                batch = self._make()
+            except Exception as err:  # noqa: BLE001 - handed to the training loop, which raises it
+                batch = err
             while not self.stopped.is_set():
                 try:
                     self.queue.put(batch, timeout=0.1)
@@ -138,6 +152,9 @@ class Prefetcher:
         start = time.perf_counter()
         batch = self.queue.get() if self.queue is not None else self._make()
         self.wait_seconds += time.perf_counter() - start
+        if isinstance(batch, Exception):
+            self.stopped.set()
+            raise batch
         return batch
 
 
@@ -206,7 +223,7 @@ class Trainer:
     def evaluate(self, split: Split) -> dict:
         """Accuracy, loss and throughput over a split (or its first `eval_max_batches` batches)."""
         self.model.eval()
-        correct = total = tokens = 0
+        correct = counted = examples = tokens = 0
         loss_sum = 0.0
         start = time.perf_counter()
         with torch.no_grad(), self.autocast:
@@ -214,13 +231,13 @@ class Trainer:
                 if self.config.eval_max_batches is not None and i >= self.config.eval_max_batches:
                     break
                 x, y = x.to(self.device), y.to(self.device)
-                logits = self.forward_model(x).float()
-                loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
-                correct += (logits.argmax(-1) == y).sum().item()
-                total += len(y)
+                loss, hits, count = loss_and_hits(self.forward_model(x), y, reduction="sum")
+                loss_sum += loss.item()
+                correct, counted = correct + hits, counted + count
+                examples += len(y)
                 tokens += (x != PAD_ID).sum().item()
         self.model.train()
-        return {"accuracy": correct / total, "loss": loss_sum / total, "examples": total, "tokens": tokens,
+        return {"accuracy": correct / counted, "loss": loss_sum / counted, "examples": examples, "tokens": tokens,
                 "seconds": time.perf_counter() - start}
 
     def _save_last(self, state: dict):
@@ -301,7 +318,7 @@ class Trainer:
         """One optimisation step on a batch; returns the loss averaged over processes (a device sync)."""
         x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
         with self.autocast:
-            loss = F.cross_entropy(self.train_model(x).float(), y)
+            loss, _, _ = loss_and_hits(self.train_model(x), y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.grad_clip > 0:

@@ -15,7 +15,7 @@ def _error_line(capsys):
 @pytest.mark.parametrize("override, expected", [
     ("attention=softmaxx", "attention=softmaxx: unknown attention; available: combiner, cosformer"),
     ("task=listopz", "task=listopz: unknown task; available: image, listops, listops_small, pathfinder, "
-                     "pathfinder_small, pathx, retrieval, text (did you mean 'listops'?)"),
+                     "pathfinder_small, pathx, recall_small, retrieval, text (did you mean 'listops'?)"),
     ("model=huge", "model=huge: unknown model; available:"),
     ("trainer.max_steps=abc", "trainer.max_steps: expected int, got 'abc'"),
     ("trainer.lr=fast", "trainer.lr: expected float, got 'fast'"),
@@ -66,10 +66,15 @@ def test_unknown_command_and_sweep_preset(capsys):
 def test_sweep_grid_covers_every_registered_attention_and_user_overrides_win():
     from lra_bench.attention import list_attentions
 
+    from lra_bench.attention import get_attention_class
+
     runs = sweep_overrides([])
-    assert [run[0] for run in runs] == ["task=listops_small", "task=pathfinder_small"]
-    assert all(f"attention={','.join(list_attentions())}" in run for run in runs)
-    assert "trainer.max_steps=100" in runs[1] and "trainer.max_steps=100" not in runs[0]
+    assert [run[0] for run in runs] == ["task=listops_small", "task=pathfinder_small", "task=recall_small"]
+    assert all(f"attention={','.join(list_attentions())}" in run for run in runs[:2])
+    causal = [n for n in list_attentions() if get_attention_class(n).supports_causal]
+    assert f"attention={','.join(causal)}" in runs[2] and "model=small_causal" in runs[2]
+    assert "linformer" not in ",".join(runs[2]) and not any(o.startswith("attentions=") for o in runs[2])
+    assert "trainer.max_steps=50" in runs[1] and "trainer.max_steps=50" not in runs[0]
     (run,) = sweep_overrides(["task=listops_small", "attention=linear", "trainer.max_steps=5"])
     assert "attention=linear" in run and not any(g.startswith("attention=") and "," in g for g in run)
     assert run[-1] == "trainer.max_steps=5"

@@ -35,9 +35,13 @@ class TaskConfig:
             raise ConfigError(f"task.source: expected one of {', '.join(self.SOURCES)}, got '{self.source}'")
 
 
+IGNORE_LABEL = -100  # positions without a target in per-token tasks (F.cross_entropy's ignore_index)
+
+
 @dataclass
 class Split:
-    """One tokenized split: `tokens` [n, max_len] int64 right-padded with PAD_ID, `labels` [n]."""
+    """One tokenized split: `tokens` [n, max_len] right-padded with PAD_ID, `labels` [n] (one class
+    per sequence) or [n, max_len] (per-token targets, IGNORE_LABEL where there is none)."""
 
     tokens: torch.Tensor
     labels: torch.Tensor
@@ -51,7 +55,8 @@ class Split:
 
     def majority_rate(self) -> float:
         """Accuracy of always predicting the most frequent label: the chance row of the leaderboard."""
-        return torch.bincount(self.labels).max().item() / len(self.labels)
+        labels = self.labels[self.labels != IGNORE_LABEL]
+        return torch.bincount(labels).max().item() / len(labels)
 
 
 @dataclass
