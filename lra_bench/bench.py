@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 
 import torch
 
-from .attention import attention_schema, get_attention_class, list_attentions
+from .attention import attention_schema, build_attention, get_attention_class, list_attentions
 from .config import ModelConfig, validate_run_config
 from .model import MultiHeadAttention
 from .results import config_hash, write_record
@@ -194,6 +194,38 @@ def measure_model_step(task: str, name: str, steps: int, warmup: int, batch: int
         return {**result, "status": "OOM"}
 
 
+def state_bytes(state: dict) -> int:
+    return sum(t.numel() * t.element_size() for t in state.values() if torch.is_tensor(t))
+
+
+def measure_decode(name: str, context: int, settings: BenchSettings, tokens: int = 64) -> dict:
+    """Per-token latency of `step` after a prompt of `context` tokens, and the size of the state it keeps."""
+    result = {"attention": name, "length": context, "mode": "decode", "status": "ok", "ms": None, "peak_bytes": None}
+    device, dtype = torch.device(settings.device), getattr(torch, settings.dtype)
+    heads, dim_head = settings.num_heads, settings.dim // settings.num_heads
+    try:
+        torch.manual_seed(0)
+        module = build_attention(attention_schema(name)(name=name), dim_head=dim_head, num_heads=heads, causal=True,
+                                 max_len=context + tokens + 1).to(device, dtype)
+        prompt = [torch.randn(settings.batch, heads, context, dim_head, device=device, dtype=dtype) for _ in range(3)]
+        with torch.no_grad():
+            state = module.prefill(*prompt)
+            del prompt
+            times = []
+            for _ in range(tokens):
+                q, k, v = (torch.randn(settings.batch, heads, dim_head, device=device, dtype=dtype) for _ in range(3))
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                start = time.perf_counter()
+                out, state = module.step(state, q, k, v)
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                times.append((time.perf_counter() - start) * 1000)
+        return {**result, "ms": statistics.median(times[4:] or times), "peak_bytes": state_bytes(state)}
+    except (torch.OutOfMemoryError, MemoryError):
+        return {**result, "status": "OOM"}
+
+
 def write_bench_record(store_dir: str, rows: list[dict], settings: BenchSettings):
     device = (torch.cuda.get_device_name(0) if settings.device.startswith("cuda")
               else f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)")
@@ -246,6 +278,9 @@ def main(args: list[str]) -> int:
                              "(comma-separated, e.g. listops,text) instead of one attention layer")
     parser.add_argument("--steps", type=int, default=10, help="timed steps per variant with --model")
     parser.add_argument("--length", type=int, default=None, help="sequence length with --model (default: task's)")
+    parser.add_argument("--decode", action="store_true",
+                        help="per-token latency and state memory of recurrent decoding vs context length "
+                             "(variants with a step API; softmax with a growing key/value cache)")
     opts = parser.parse_args(args)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if opts.device == "auto" else opts.device
     gpu = device.startswith("cuda")
@@ -261,6 +296,8 @@ def main(args: list[str]) -> int:
         names = ["softmax", *names]  # ratios need the reference measured in the same run
     if opts.model:
         return model_bench(opts.model.split(","), names, opts, device)
+    if opts.decode:
+        return decode_bench([n for n in names if get_attention_class(n).supports_step], opts, device, gpu)
     try:
         lengths = tuple(int(x) for x in opts.lengths.split(",")) if opts.lengths else (GPU_LENGTHS if gpu else CPU_LENGTHS)
     except ValueError:
@@ -300,3 +337,43 @@ def model_bench(tasks: list[str], names: list[str], opts, device: str) -> int:
         settings = BenchSettings(lengths=tuple(sorted(set(frame.length))), device=device, repeats=opts.steps)
         write_bench_record(opts.store, [{**r, "mode": "model"} for r in rows], settings)
     return 0
+
+
+DECODE_CPU_CONTEXTS = (1024, 4096, 16384, 65536)
+
+
+def decode_bench(names: list[str], opts, device: str, gpu: bool) -> int:
+    """`bench --decode`: one row per variant and context; ratios to softmax's cache in the same run."""
+    import pandas as pd
+
+    contexts = tuple(int(x) for x in opts.lengths.split(",")) if opts.lengths else DECODE_CPU_CONTEXTS
+    settings = BenchSettings(lengths=contexts, batch=opts.batch or 1, device=device,
+                             dtype=opts.dtype or ("bfloat16" if gpu else "float32"))
+    rows = []
+    for name in names:
+        for context in contexts:
+            row = measure_decode(name, context, settings)
+            rows.append(row)
+            print(f"  {name:14s} context {context:<7d} " + (f"{row['ms']:8.3f} ms/token  state {row['peak_bytes'] / 2**20:9.2f} MiB"
+                                                           if row["status"] == "ok" else row["status"]))
+    add_ratios_for_mode(rows, "decode")
+    frame = pd.DataFrame(rows)
+    for column, unit, scale, ratio in (("ms", " ms", 1.0, "time_vs_softmax"),
+                                       ("peak_bytes", " MiB", 2**-20, "memory_vs_softmax")):
+        frame["cell"] = frame.apply(lambda r: r["status"] if r["status"] != "ok" else
+                                    f"{r[column] * scale:.3g}{unit} ({r[ratio]:.2f}x)", axis=1)
+        title = "per-token latency" if column == "ms" else "decoding state"
+        print(f"\n### {title} (vs softmax with a key/value cache)\n")
+        print(frame.pivot(index="attention", columns="length", values="cell").to_markdown(disable_numparse=True))
+    if opts.store:
+        write_bench_record(opts.store, rows, settings)
+    return 0
+
+
+def add_ratios_for_mode(rows: list[dict], mode: str):
+    reference = {r["length"]: r for r in rows if r["attention"] == "softmax" and r["status"] == "ok"}
+    for row in rows:
+        ref = reference.get(row["length"])
+        ok = ref is not None and row["status"] == "ok"
+        row["time_vs_softmax"] = row["ms"] / ref["ms"] if ok else None
+        row["memory_vs_softmax"] = row["peak_bytes"] / ref["peak_bytes"] if ok else None

@@ -7,6 +7,7 @@
     lra-bench ls attentions|tasks [PATTERN]
     lra-bench new-attention NAME        a new variant file + config that already pass the conformance suite
     lra-bench bench [--attentions ...]  speed and memory vs sequence length, as ratios to softmax
+    lra-bench diagnose [--trained]      entropy, concentration, log-variance, spikiness of each variant
 
 Overrides are checked before Hydra starts: a wrong name, key or type prints one line and exits 2.
 """
@@ -285,7 +286,13 @@ def cmd_bench(args: list[str]) -> int:
     return bench_main(args)
 
 
-COMMANDS = {"bench": cmd_bench, "new-attention": cmd_new_attention, "train": cmd_train, "sweep": cmd_sweep, "report": cmd_report, "prepare": cmd_prepare, "ls": cmd_ls}
+def cmd_diagnose(args: list[str]) -> int:
+    from .diagnostics import main as diagnose_main
+
+    return diagnose_main(args)
+
+
+COMMANDS = {"diagnose": cmd_diagnose, "bench": cmd_bench, "new-attention": cmd_new_attention, "train": cmd_train, "sweep": cmd_sweep, "report": cmd_report, "prepare": cmd_prepare, "ls": cmd_ls}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,7 +30,7 @@ def records_frame(records: list[dict]) -> pd.DataFrame:
     """One row per training record with the fields the tables need (accuracies in percent)."""
     rows = []
     for r in records:
-        if r.get("kind") == "bench":
+        if r.get("kind") in ("bench", "diagnostics"):
             continue
         metrics = r.get("metrics") or {}
         rows.append({
@@ -222,6 +222,13 @@ def write_report(store: Path, out: Path, reference_path: Path | None = None,
         disable_numparse=True)
     if notes:
         text += f"\n\nRuns without a result:{notes}"
+    diagnostics = [r for r in records if r.get("kind") == "diagnostics"]
+    if diagnostics:
+        latest = max(diagnostics, key=lambda r: r.get("finished_at", ""))
+        table = pd.DataFrame(latest["rows"]).set_index("attention").drop(columns=["source"]).round(3)
+        text += (f"\n\n## Attention diagnostics ({latest['task']}, "
+                 f"{'trained' if latest['trained'] else 'at initialisation'}; lra-bench diagnose)\n\n"
+                 + table.to_markdown())
     if not published.empty:
         text += ("\n\n## LRA tasks beside the published numbers\n\n" + published.to_markdown(disable_numparse=True)
                  + "\n\n(avg over ListOps, Text, Retrieval, Image, Pathfinder as LRA Table 1; our CPU presets "

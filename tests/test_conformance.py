@@ -8,7 +8,7 @@ bfloat16 to the variant's declared `bf16_tolerance` relative to max |output|.
 import pytest
 import torch
 
-from lra_bench.attention import attention_schema, build_attention, get_attention_class, list_attentions
+from lra_bench.attention import Attention, attention_schema, build_attention, get_attention_class, list_attentions
 
 DIM_HEAD, HEADS, MAX_LEN, PRIME = 16, 2, 48, 37
 
@@ -147,3 +147,19 @@ def test_conformance_has_a_config_file(name):
     node = OmegaConf.load(path)
     assert node.name == name
     attention_schema(name)(**node)  # every key is a known, well-typed hyperparameter
+
+
+@pytest.mark.parametrize("name, causal", FORMS)
+def test_conformance_attention_matrix_reproduces_the_output(name, causal):
+    """`attention_matrix` (used by `lra-bench diagnose`) is the A with output = A V; a variant with an
+    explicit per-channel form (Element-wise) gives row-stochastic channel averages instead."""
+    module = _build(name, causal)
+    q, k, v = _qkv()
+    mask = _mask([PRIME, 20], PRIME)
+    A = module.attention_matrix(q, k, mask)
+    assert A.shape == (2, HEADS, PRIME, PRIME)
+    if type(module).attention_matrix is not Attention.attention_matrix:  # an explicit form of its own
+        torch.testing.assert_close(A[1, :, :20].sum(-1), torch.ones(HEADS, 20, dtype=A.dtype), atol=1e-9, rtol=0)
+    else:
+        out = module(q, k, v, mask)
+        torch.testing.assert_close((A @ v)[1, :, :20], out[1, :, :20], atol=1e-9, rtol=0)

@@ -32,7 +32,8 @@ class CombinerAttention(Attention):
         s = self.block_size or math.ceil(math.sqrt(self.max_len))
         scale = D**-0.5
         real = torch.ones(B, N, dtype=torch.bool, device=q.device) if key_padding_mask is None else key_padding_mask
-        qb, kb, vb = (pad_to_multiple(t, s).view(B, H, -1, s, D) for t in (q, k, v))
+        qb, kb = (pad_to_multiple(t, s).view(B, H, -1, s, D) for t in (q, k))
+        vb = pad_to_multiple(v, s).view(B, H, -1, s, v.shape[-1])
         nb = qb.shape[2]
         real_b = pad_to_multiple(real[:, None, :, None].to(q.dtype), s).view(B, 1, nb, s) > 0  # [B, 1, nb, s]
         neg = torch.finfo(q.dtype).min
@@ -56,4 +57,4 @@ class CombinerAttention(Attention):
                             region.masked_fill(~region_ok, float("-inf"))], dim=-1)
         probs = logits.softmax(dim=-1).nan_to_num(0.0)  # rows with nothing visible are padding only
         out = probs[..., :s] @ vb + probs[..., s:] @ v_hat[:, :, None]
-        return out.reshape(B, H, nb * s, D)[:, :, :N]
+        return out.reshape(B, H, nb * s, -1)[:, :, :N]

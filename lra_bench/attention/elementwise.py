@@ -63,6 +63,18 @@ class ElementwiseAttention(Attention):
             k_power, q_power = k_power * k, q_power * q
         return (num / den.clamp_min(self.eps)).to(dtype)
 
+    def attention_matrix(self, q, k, key_padding_mask=None):
+        """Per channel c the weights are P_t(kappa q_ic k_jc) exp(-k_jc^2/tau), row-normalised; value
+        dim = key dim, so V = identity does not apply: the explicit form, averaged over channels."""
+        x = (2.0 / self.tau) * q[..., :, None, :] * k[..., None, :, :]  # [B, H, i, j, c]
+        weights = sum(x**n / math.factorial(n) for n in range(self.order + 1)) * torch.exp(-k * k / self.tau)[
+            ..., None, :, :]
+        if key_padding_mask is not None:
+            weights = weights * key_padding_mask[:, None, None, :, None]
+        if self.causal:
+            weights = weights * torch.ones(q.shape[2], q.shape[2], device=q.device).tril()[..., None]
+        return (weights / weights.sum(dim=-2, keepdim=True).clamp_min(self.eps)).mean(dim=-1)
+
     def _terms(self, k, v):
         """Per-token k^n exp(-k^2/tau) v and k^n exp(-k^2/tau), n = 0..t, stacked on dim -2."""
         w = torch.exp(-k * k / self.tau)

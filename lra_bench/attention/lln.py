@@ -114,7 +114,8 @@ class LLNAttention(Attention):
 def block_diagonal_softmax(q, k, v, key_padding_mask, block: int, causal: bool):
     """Softmax with 1/sqrt(d) inside blocks of `block` consecutive tokens (causal: j <= i in a block)."""
     B, H, N, D = q.shape
-    qb, kb, vb = (pad_to_multiple(t, block).view(B, H, -1, block, D) for t in (q, k, v))
+    qb, kb = (pad_to_multiple(t, block).view(B, H, -1, block, D) for t in (q, k))
+    vb = pad_to_multiple(v, block).view(B, H, -1, block, v.shape[-1])
     real = torch.ones(B, N, dtype=torch.bool, device=q.device) if key_padding_mask is None else key_padding_mask
     real = pad_to_multiple(real[:, None, :, None].float(), block).view(B, 1, -1, 1, block) > 0  # keys
     allowed = real.expand(B, 1, qb.shape[2], block, block)
@@ -123,7 +124,7 @@ def block_diagonal_softmax(q, k, v, key_padding_mask, block: int, causal: bool):
     # a query whose block has no real key (padding only) attends to itself, to stay finite
     allowed = allowed | (~allowed.any(-1, keepdim=True) & torch.eye(block, dtype=torch.bool, device=q.device))
     out = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=allowed)
-    return out.reshape(B, H, -1, D)[:, :, :N]
+    return out.reshape(B, H, -1, v.shape[-1])[:, :, :N]
 
 @register_attention("lln_diag")
 class LLNDiagAttention(LLNAttention):

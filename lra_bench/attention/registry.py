@@ -60,6 +60,14 @@ class Attention(nn.Module):
                 key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
 
+    def attention_matrix(self, q: torch.Tensor, k: torch.Tensor,
+                         key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The effective [B, H, N, N] matrix A with output = A V. Every variant is linear in V, so
+        V = identity recovers it (short inputs only); a variant overrides this where that is wrong."""
+        n = q.shape[2]
+        eye = torch.eye(n, dtype=q.dtype, device=q.device).expand(q.shape[0], q.shape[1], n, n)
+        return self(q, k, eye, key_padding_mask)
+
     def init_state(self, batch: int, device, dtype, calibration=None) -> dict:
         raise NotImplementedError(f"{type(self).__name__} has no recurrent form")
 
