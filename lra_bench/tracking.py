@@ -27,8 +27,12 @@ class Tracker:
         wandb_dir = Path(output_dir)
         wandb_dir.mkdir(parents=True, exist_ok=True)
         os.environ.setdefault("WANDB_SILENT", "true")
+        # No console capture and no system-stats sampling: on a 2-core machine they cost more than the
+        # training itself (measured: 30 s instead of 5 s for a CPU run); throughput and memory are ours.
+        settings = wandb.Settings(console="off", x_disable_stats=True)
         self.run = wandb.init(project=config.project, entity=config.entity, mode=config.mode, dir=str(wandb_dir),
-                              name=run_name, config=resolved_config, tags=tags, reinit="finish_previous")
+                              name=run_name, config=resolved_config, tags=tags, reinit="finish_previous",
+                              settings=settings)
         self.path = f"{self.run.project}/{self.run.id}" if config.mode == "offline" else self.run.path
         self.dir = self.run.dir
 
