@@ -173,7 +173,9 @@ def measure_model_step(task: str, name: str, steps: int, warmup: int, batch: int
         with tempfile.TemporaryDirectory() as checkpoints:
             trainer = Trainer(model, data, run.trainer, seed=0, checkpoint_dir=checkpoints)
             loader = Prefetcher(split, training_indices(len(split), batch, 0), slice(0, batch),
-                                pin=trainer.device.type == "cuda", enabled=run.trainer.prefetch)
+                                pin=trainer.device.type == "cuda",
+                                enabled=trainer.device.type == "cuda" if run.trainer.prefetch is None
+                                else run.trainer.prefetch)
             try:
                 for _ in range(warmup):
                     trainer.train_step(*loader.next())

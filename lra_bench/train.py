@@ -268,8 +268,9 @@ class Trainer:
         for _ in range(resumed_from):  # data position: redraw, do not load, the batches already used
             next(stream)
         per_rank = cfg.batch_size // world
+        on_gpu = self.device.type == "cuda"
         loader = Prefetcher(self.data.train, stream, slice(rank * per_rank, (rank + 1) * per_rank),
-                            pin=self.device.type == "cuda", enabled=cfg.prefetch)
+                            pin=on_gpu, enabled=on_gpu if cfg.prefetch is None else cfg.prefetch)
         checkpoint_every = cfg.checkpoint_every or cfg.eval_every
         self.model.train()
         bar = tqdm(range(resumed_from + 1, cfg.max_steps + 1), disable=None if cfg.progress and rank == 0 else True,
