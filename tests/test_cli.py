@@ -74,7 +74,7 @@ def test_sweep_grid_covers_every_registered_attention_and_user_overrides_win():
     causal = [n for n in list_attentions() if get_attention_class(n).supports_causal]
     assert f"attention={','.join(causal)}" in runs[2] and "model=small_causal" in runs[2]
     assert "linformer" not in ",".join(runs[2]) and not any(o.startswith("attentions=") for o in runs[2])
-    assert "trainer.max_steps=60" in runs[1] and "trainer.max_steps=60" not in runs[0]
+    assert "trainer.max_steps=40" in runs[1] and "trainer.max_steps=40" not in runs[0]
     (run,) = sweep_overrides(["task=listops_small", "attention=linear", "trainer.max_steps=5"])
     assert "attention=linear" in run and not any(g.startswith("attention=") and "," in g for g in run)
     assert run[-1] == "trainer.max_steps=5"
