@@ -197,7 +197,10 @@ def measure_model_step(task: str, name: str, steps: int, warmup: int, batch: int
 
 
 def state_bytes(state: dict) -> int:
-    return sum(t.numel() * t.element_size() for t in state.values() if torch.is_tensor(t))
+    """Bytes the state holds for the tokens seen (a preallocated cache counts its used part only)."""
+    used = state.get("length")
+    return sum((t[:, :, :used] if used is not None and t.ndim == 4 else t).numel() * t.element_size()
+               for t in state.values() if torch.is_tensor(t))
 
 
 def measure_decode(name: str, context: int, settings: BenchSettings, tokens: int = 64) -> dict:

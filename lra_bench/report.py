@@ -18,6 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from .attention import get_attention_class, list_attentions  # noqa: E402
 from .results import read_records  # noqa: E402
 
 FAILURE_MARK = {"failed": "FAIL", "oom": "OOM", "diverged": "DIVERGED", "running": "RUNNING"}
@@ -42,10 +43,11 @@ def records_frame(records: list[dict]) -> pd.DataFrame:
             "num_parameters": r.get("num_parameters"),
             "train_examples_per_s": (r.get("throughput") or {}).get("train_examples_per_s"),
             "recipe": (r.get("recipe") or {}).get("name", ""), "error": r.get("error"),
+            "causal": bool(((r.get("config") or {}).get("model") or {}).get("causal", False)),
         })
     frame = pd.DataFrame(rows, columns=["run_id", "task", "attention", "seed", "status", "finished_at",
                                         "test_accuracy", "chance_accuracy", "stuck_at_chance", "num_parameters",
-                                        "train_examples_per_s", "recipe", "error"])
+                                        "train_examples_per_s", "recipe", "error", "causal"])
     return (frame.sort_values("finished_at").groupby(["task", "attention", "seed"], as_index=False).tail(1)
             .reset_index(drop=True))
 
@@ -89,6 +91,11 @@ def leaderboard(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     display = summary.assign(cell=summary.apply(_cell, axis=1)).pivot(index="attention", columns="task",
                                                                       values="cell").reindex(columns=tasks)
     display["avg"] = numeric["avg"].map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
+    for task in tasks:  # a causal task has no cell for a variant without a causal form: say so
+        if frame[frame.task == task].causal.any():
+            for attention in display.index[display[task].isna()]:
+                if attention in list_attentions() and not get_attention_class(attention).supports_causal:
+                    display.loc[attention, task] = "n/a (no causal form)"
     display["params"] = _params(frame).reindex(display.index).fillna("")
     chance = frame.groupby("task").chance_accuracy.max().reindex(tasks)
     display.loc["chance"] = [*(f"{v:.2f}" if pd.notna(v) else "" for v in chance), "", ""]

@@ -90,3 +90,12 @@ def test_bench_records_become_scaling_plots(tmp_path):
     _, paths = write_report(store, tmp_path / "out")
     names = [p.name for p in paths]
     assert {"speed_vs_length.png", "memory_vs_length.png", "accuracy_vs_speed.png"} <= set(names)
+
+
+def test_causal_task_says_why_a_non_causal_variant_has_no_cell(tmp_path):
+    store = tmp_path / "runs"
+    write_record(store, dict(_record("softmax", "recall", 0, 0.3), config={"model": {"causal": True}}))
+    write_record(store, _record("linformer", "listops", 0, 0.3))
+    markdown, _ = write_report(store, tmp_path)
+    row = next(line for line in markdown.splitlines() if line.startswith("| linformer"))
+    assert "n/a (no causal form)" in row

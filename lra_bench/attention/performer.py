@@ -9,7 +9,6 @@ w.x - |x|^2/2 <= |w|^2/2 bounds them. Causal form: the shared chunked core.
 """
 
 import torch
-from torch import nn
 
 from .linear_core import kernel_prefill, kernel_state, kernel_step, linear_attention
 from .registry import Attention, register_attention

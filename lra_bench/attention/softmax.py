@@ -12,23 +12,27 @@ from .registry import Attention, register_attention
 
 @register_attention("softmax")
 class SoftmaxAttention(Attention):
-    """Recurrent form: a key/value cache that grows by one token per step (the honest comparison)."""
+    """Recurrent form: a key/value cache that grows by one token per step (the honest comparison),
+    preallocated with doubling capacity so a step does not copy the whole cache."""
 
     bf16_tolerance = 0.03
     supports_step = True
 
     def init_state(self, batch, device, dtype, calibration=None):
-        empty = torch.zeros(batch, self.num_heads, 0, self.dim_head, device=device, dtype=dtype)
-        return {"k": empty, "v": empty}
+        empty = torch.zeros(batch, self.num_heads, 16, self.dim_head, device=device, dtype=dtype)
+        return {"k": empty, "v": empty.clone(), "length": 0}
 
     def prefill(self, q, k, v, calibration=None):
-        return {"k": k, "v": v}
+        return {"k": k, "v": v, "length": k.shape[2]}
 
     def step(self, state, q, k, v):
-        keys = torch.cat([state["k"], k[:, :, None]], dim=2)
-        values = torch.cat([state["v"], v[:, :, None]], dim=2)
-        out = F.scaled_dot_product_attention(q[:, :, None], keys, values)[:, :, 0]
-        return out, {"k": keys, "v": values}
+        n, keys, values = state["length"], state["k"], state["v"]
+        if n == keys.shape[2]:  # full: double the capacity
+            keys = torch.cat([keys, torch.zeros_like(keys)], dim=2)
+            values = torch.cat([values, torch.zeros_like(values)], dim=2)
+        keys[:, :, n], values[:, :, n] = k, v
+        out = F.scaled_dot_product_attention(q[:, :, None], keys[:, :, :n + 1], values[:, :, :n + 1])[:, :, 0]
+        return out, {"k": keys, "v": values, "length": n + 1}
 
     def forward(self, q, k, v, key_padding_mask=None):
         if key_padding_mask is None:

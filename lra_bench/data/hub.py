@@ -7,8 +7,9 @@ from pathlib import Path
 from ..errors import DataError
 
 
-def load_hf_splits(name: str, cache_dir: Path, task: str) -> dict:
-    """`datasets.load_dataset(name)` (a hub name, or a local folder with the same layout)."""
+def load_hf_splits(name: str, cache_dir: Path, task: str, columns: tuple[str, ...]) -> dict:
+    """`datasets.load_dataset(name)` (a hub name, or a local folder with the same layout), checked to
+    hold `train` and `test` splits with `columns`."""
     import datasets
 
     try:
@@ -18,4 +19,11 @@ def load_hf_splits(name: str, cache_dir: Path, task: str) -> dict:
         raise DataError(f"task {task}: could not load Hugging Face dataset '{name}' ({type(err).__name__}: {first}); "
                         f"on a machine with internet run `lra-bench prepare task={task}` (it caches under "
                         f"{cache_dir}), or set task.hf_dataset=/path/to/a/local/copy") from None
-    return dict(loaded)
+    splits = dict(loaded)
+    for needed in ("train", "test"):
+        if needed not in splits:
+            raise DataError(f"{name}: no '{needed}' split (found {', '.join(splits)}); expected train and test")
+        if not set(columns) <= set(splits[needed].column_names):
+            raise DataError(f"{name}[{needed}]: expected columns {', '.join(columns)}; got "
+                            f"{', '.join(splits[needed].column_names)}")
+    return splits

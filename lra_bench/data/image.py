@@ -42,10 +42,8 @@ def load_splits(config: ImageConfig, data_dir: str) -> TaskData:
     key = cache_key(dataset=config.hf_dataset, fraction=config.train_fraction, tokenization=TOKENIZATION)
 
     def build(partial: Path):
-        splits = load_hf_splits(config.hf_dataset, Path(data_dir) / "image" / "data" / "hf", config.name)
-        for needed in ("train", "test"):
-            if needed not in splits or not {"img", "label"} <= set(splits[needed].column_names):
-                raise DataError(f"{config.hf_dataset}: expected splits train/test with columns img, label")
+        splits = load_hf_splits(config.hf_dataset, Path(data_dir) / "image" / "data" / "hf", config.name,
+                                columns=("img", "label"))
         train = splits["train"]
         cut = int(config.train_fraction * len(train))
         parts = {"train": (train, range(0, cut)), "val": (train, range(cut, len(train))),

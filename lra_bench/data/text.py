@@ -51,13 +51,8 @@ def load_splits(config: TextConfig, data_dir: str) -> TaskData:
     key = cache_key(dataset=config.hf_dataset, max_len=config.max_len, tokenization=TOKENIZATION)
 
     def build(partial: Path):
-        splits = load_hf_splits(config.hf_dataset, Path(data_dir) / "text" / "data" / "hf", config.name)
-        for needed in ("train", "test"):
-            if needed not in splits:
-                raise DataError(f"{config.hf_dataset}: no '{needed}' split (found {', '.join(splits)})")
-            if not {"text", "label"} <= set(splits[needed].column_names):
-                raise DataError(f"{config.hf_dataset}[{needed}]: expected columns text, label; got "
-                                f"{', '.join(splits[needed].column_names)}")
+        splits = load_hf_splits(config.hf_dataset, Path(data_dir) / "text" / "data" / "hf", config.name,
+                                columns=("text", "label"))
         train, test = splits["train"], splits["test"]
         write_text_split(partial, "train", train["text"], train["label"], config.max_len, config.hf_dataset)
         write_text_split(partial, "test", test["text"], test["label"], config.max_len, config.hf_dataset)
