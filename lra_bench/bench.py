@@ -361,7 +361,7 @@ def decode_bench(names: list[str], opts, device: str, gpu: bool) -> int:
             rows.append(row)
             print(f"  {name:14s} context {context:<7d} " + (f"{row['ms']:8.3f} ms/token  state {row['peak_bytes'] / 2**20:9.2f} MiB"
                                                            if row["status"] == "ok" else row["status"]))
-    add_ratios_for_mode(rows, "decode")
+    add_ratios(rows)
     frame = pd.DataFrame(rows)
     for column, unit, scale, ratio in (("ms", " ms", 1.0, "time_vs_softmax"),
                                        ("peak_bytes", " MiB", 2**-20, "memory_vs_softmax")):
@@ -373,12 +373,3 @@ def decode_bench(names: list[str], opts, device: str, gpu: bool) -> int:
     if opts.store:
         write_bench_record(opts.store, rows, settings)
     return 0
-
-
-def add_ratios_for_mode(rows: list[dict], mode: str):
-    reference = {r["length"]: r for r in rows if r["attention"] == "softmax" and r["status"] == "ok"}
-    for row in rows:
-        ref = reference.get(row["length"])
-        ok = ref is not None and row["status"] == "ok"
-        row["time_vs_softmax"] = row["ms"] / ref["ms"] if ok else None
-        row["memory_vs_softmax"] = row["peak_bytes"] / ref["peak_bytes"] if ok else None

@@ -15,7 +15,6 @@ import warnings
 from pathlib import Path
 
 RECORD_VERSION = 1
-STATUSES = ("ok", "failed", "diverged", "oom", "running")
 
 # Config parts that do not change what is trained: left out of the hash, so a moved store or a
 # different logger still identifies the same run.

@@ -6,7 +6,6 @@ function that returns a `TaskData`. Data flows one way: config -> TaskData -> mo
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import pkgutil
 from dataclasses import dataclass
@@ -101,10 +100,6 @@ def task_schema(family: str) -> type:
 def load_task(config, data_dir: str) -> TaskData:
     """Load (generating or reading the release files as configured) the task's tokenized splits."""
     return _FAMILIES[config.family].load_splits(config, data_dir)
-
-
-def schema_fields(schema: type) -> list[str]:
-    return [f.name for f in dataclasses.fields(schema)]
 
 
 for _info in pkgutil.iter_modules(__path__):
