@@ -153,3 +153,17 @@ def test_prepare_caches_tokens_once(tmp_path, monkeypatch):
     second = load_task(cfg, str(tmp_path))
     assert torch.equal(first.train.tokens, second.train.tokens)
     assert isinstance(np.load(next(tmp_path.glob("listops/data/cache-*/train_tokens.npy")), mmap_mode="r"), np.memmap)
+
+
+def test_parallel_jobs_preparing_the_same_task_do_not_collide(tmp_path):
+    """Jobs of a parallel sweep generate and cache the same preset at once (a race seen in CI)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cfg = config("listops", name="l", num_classes=10, max_len=32, num_train=200, num_val=20, num_test=20,
+                 min_length=5, max_length=32, max_depth=4, max_args=3)
+    with ThreadPoolExecutor(4) as pool:
+        loaded = list(pool.map(lambda _: load_task(cfg, str(tmp_path)), range(4)))
+    assert all(torch.equal(d.train.tokens, loaded[0].train.tokens) for d in loaded)
+    leftovers = [p.name for p in (tmp_path / "listops" / "data").rglob("*") if "partial" in p.name or
+                 p.suffix == ".tmp"]
+    assert not leftovers, leftovers

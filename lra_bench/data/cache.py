@@ -1,8 +1,9 @@
 """Tokenized splits cached once as memory-mapped .npy files; training reads them, never re-tokenizes.
 
 A cache folder holds `<split>_tokens.npy` (int16 token ids, right-padded with PAD_ID) and
-`<split>_labels.npy` for train, val and test, plus a `COMPLETE` marker. It is built in a `.partial`
-folder and renamed into place, so an interrupted `prepare` never leaves a cache that looks whole.
+`<split>_labels.npy` for train, val and test, plus a `COMPLETE` marker. It is built in a private
+`.partial-*` folder and renamed into place, so an interrupted `prepare` never leaves a cache that looks
+whole, and parallel jobs building the same cache keep whichever finished first.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -41,13 +43,19 @@ def cached_splits(folder: Path, build: Callable[[Path], None]) -> dict[str, Spli
     """Load the cache in `folder`, building it first with `build(partial_folder)` if needed."""
     folder = Path(folder)
     if not (folder / "COMPLETE").is_file():
-        partial = folder.with_name(folder.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
-        build(partial)
-        (partial / "COMPLETE").write_text("ok\n")
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(partial, folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        partial = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f"{folder.name}.partial-"))
+        try:
+            build(partial)
+            (partial / "COMPLETE").write_text("ok\n")
+            if folder.exists() and not (folder / "COMPLETE").is_file():
+                shutil.rmtree(folder, ignore_errors=True)  # left by an older, non-atomic build
+            os.replace(partial, folder)
+        except OSError:
+            if not (folder / "COMPLETE").is_file():
+                raise
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)  # ours, if another job's cache won the race
     return {split: Split(torch.from_numpy(np.load(folder / f"{split}_tokens.npy", mmap_mode="c")),
                          torch.from_numpy(np.load(folder / f"{split}_labels.npy")))
             for split in SPLITS}

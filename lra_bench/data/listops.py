@@ -17,6 +17,7 @@ import json
 import os
 import random
 import statistics
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -158,9 +159,11 @@ def tokenize(source: str) -> list[int]:
 
 
 def write_tsv(path: Path, examples: list[tuple[str, int]]):
-    """Write the official format (header `Source<TAB>Target`), atomically."""
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as fh:
+    """Write the official format (header `Source<TAB>Target`), atomically; a temporary name of its own
+    per writer, so parallel jobs generating the same preset never pull a file from under each other."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(name)
+    with os.fdopen(fd, "w", newline="") as fh:
         writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
         writer.writerow(HEADER)
         writer.writerows(examples)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,8 +89,9 @@ def generate_release(folder: Path, config: PathfinderConfig) -> Path:
         results = pool.map(_generate_file, jobs)
         for (_, _, k, *_), rows in tqdm(zip(jobs, results), total=len(jobs), desc="pathfinder: generate",
                                          leave=False):
-            tmp = folder / "metadata" / f".{k}.tmp"
-            tmp.write_text("\n".join(rows) + "\n")
+            fd, tmp = tempfile.mkstemp(dir=folder / "metadata", prefix=f".{k}.", suffix=".tmp")
+            with os.fdopen(fd, "w") as fh:
+                fh.write("\n".join(rows) + "\n")
             os.replace(tmp, folder / "metadata" / f"{k}.npy")
     return folder
 
