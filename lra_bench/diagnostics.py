@@ -154,6 +154,7 @@ def main(args: list[str]) -> int:
     opts, overrides = parser.parse_known_args(args)
     names = list_attentions() if opts.attentions == "all" else opts.attentions.split(",")
     check_overrides([*overrides, f"attention={names[0]}"])
+    first = validate_run_config(_compose([*overrides, f"attention={names[0]}"]))
     rows, maps = [], {}
     for name in names:
         run = validate_run_config(_compose([*overrides, f"attention={name}"]))
@@ -183,7 +184,7 @@ def main(args: list[str]) -> int:
     gaussian = gaussian_metrics(names)
     out = Path(opts.out)
     (out / "plots").mkdir(parents=True, exist_ok=True)
-    task = validate_run_config(_compose([*overrides, f"attention={names[0]}"])).task.name
+    task = first.task.name
     what = "trained" if opts.trained else "at initialisation"
     plot_maps(maps, out / "plots" / "attention_maps.png", f"{task}, one validation example, layer 0 head 0, {what}")
     plot_entropy_vs_length(gaussian, out / "plots" / "entropy_vs_length.png")
@@ -193,7 +194,7 @@ def main(args: list[str]) -> int:
             f"## At initialisation on N(0,1) queries and keys (n = {gaussian.length.max()}, d = 64)\n\n"
             f"{at_256.round(4).to_markdown()}\n")
     (out / "diagnostics.md").write_text(text)
-    store = validate_run_config(_compose([*overrides, f"attention={names[0]}"])).paths.store_dir
+    store = first.paths.store_dir
     stamp = datetime.now(timezone.utc)
     write_record(store, {"run_id": f"diagnostics__{task}__{stamp.strftime('%Y%m%dT%H%M%S')}", "kind": "diagnostics",
                          "status": "ok", "task": task, "trained": opts.trained, "finished_at": stamp.isoformat(),

@@ -1,18 +1,17 @@
 """Run records and the local results store (spec/README.md, "Results record").
 
-One JSON file per run under the store folder, named by run id. Writes go to a temporary file in the
-same folder, are flushed to disk, then renamed over the target: a reader sees the old record or the
-new one, never a torn one, even if the writer is killed (os.replace is atomic on POSIX).
+One JSON file per run under the store folder, named by run id, written with `atomic_write`: a reader
+sees the old record or the new one, never a torn one, even if the writer is killed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
+
+from .atomic import atomic_write
 
 RECORD_VERSION = 1
 
@@ -32,19 +31,9 @@ def run_id(task: str, attention: str, seed: int, hash_: str) -> str:
 
 def write_record(store_dir: str | Path, record: dict) -> Path:
     """Atomically write `record` as <store_dir>/<run_id>.json and return the path."""
-    store = Path(store_dir)
-    store.mkdir(parents=True, exist_ok=True)
-    target = store / f"{record['run_id']}.json"
-    fd, tmp = tempfile.mkstemp(dir=store, prefix=f".{record['run_id']}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(record, fh, indent=2, sort_keys=True, default=str)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    target = Path(store_dir) / f"{record['run_id']}.json"
+    with atomic_write(target) as fh:
+        json.dump(record, fh, indent=2, sort_keys=True, default=str)
     return target
 
 

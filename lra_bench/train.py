@@ -26,6 +26,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .atomic import atomic_write
 from .config import TrainerConfig
 from .data import IGNORE_LABEL, PAD_ID, Split, TaskData
 from .memory import PeakMemory
@@ -191,10 +192,8 @@ def restore_rng(state: dict):
 
 
 def atomic_save(obj, path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path, mode="wb") as fh:
+        torch.save(obj, fh)
 
 
 class Trainer:

@@ -14,13 +14,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import random
 import statistics
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..atomic import atomic_write
 from ..errors import DataError
 from . import TaskConfig, TaskData, register_task_family
 from .cache import cache_key, cached_splits, open_tokens, save_labels
@@ -159,15 +158,12 @@ def tokenize(source: str) -> list[int]:
 
 
 def write_tsv(path: Path, examples: list[tuple[str, int]]):
-    """Write the official format (header `Source<TAB>Target`), atomically; a temporary name of its own
-    per writer, so parallel jobs generating the same preset never pull a file from under each other."""
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(name)
-    with os.fdopen(fd, "w", newline="") as fh:
+    """Write the official format (header `Source<TAB>Target`) atomically, so parallel jobs generating
+    the same preset never pull a file from under each other."""
+    with atomic_write(path, newline="") as fh:
         writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
         writer.writerow(HEADER)
         writer.writerows(examples)
-    os.replace(tmp, path)
 
 
 def read_tsv(path: Path) -> list[tuple[str, int]]:

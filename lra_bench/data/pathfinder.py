@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
+from ..atomic import atomic_write
 from ..errors import ConfigError, DataError
 from . import TaskConfig, TaskData, register_task_family
 from .cache import cache_key, cached_splits, open_tokens, save_labels
@@ -89,10 +89,8 @@ def generate_release(folder: Path, config: PathfinderConfig) -> Path:
         results = pool.map(_generate_file, jobs)
         for (_, _, k, *_), rows in tqdm(zip(jobs, results), total=len(jobs), desc="pathfinder: generate",
                                          leave=False):
-            fd, tmp = tempfile.mkstemp(dir=folder / "metadata", prefix=f".{k}.", suffix=".tmp")
-            with os.fdopen(fd, "w") as fh:
+            with atomic_write(folder / "metadata" / f"{k}.npy") as fh:
                 fh.write("\n".join(rows) + "\n")
-            os.replace(tmp, folder / "metadata" / f"{k}.npy")
     return folder
 
 
