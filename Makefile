@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install sweep test test-all report bench reproduce clean
+.PHONY: install sweep test test-all report bench gpu-check wheels reproduce clean
 
 install: $(STAMP)
 
@@ -33,6 +33,21 @@ report: install
 # Speed and memory of every variant vs softmax (CPU: 256-2048 tokens; on a GPU: 1K-16K).
 bench: install
 	$(BIN)/lra-bench bench $(ARGS)
+
+# On a CUDA machine whose Python already has torch (never reinstalled here): the GPU tests, then the
+# speed targets (results/speed_check.md) and whole training steps of ListOps and Text
+# (results/model_step.md). An offline GPU node installs fla-core from .wheels/ (`make wheels` first,
+# where there is internet, and copy the folder along).
+GPU_PYTHON ?= python3
+gpu-check:
+	$(GPU_PYTHON) -m pip install -q --no-deps -e .
+	$(GPU_PYTHON) -m pip install -q --no-deps $$(test -d .wheels && echo --no-index --find-links .wheels) fla-core
+	WANDB_MODE=offline $(GPU_PYTHON) -m pytest -q -m gpu
+	$(GPU_PYTHON) -m lra_bench.cli bench --check --out results/speed_check.md
+	$(GPU_PYTHON) -m lra_bench.cli bench --model listops,text --out results/model_step.md
+
+wheels:
+	$(PYTHON) -m pip download -q --no-deps -d .wheels fla-core
 
 # ListOps and Pathfinder-32 at the official setup, softmax then the seed variants (needs a GPU).
 reproduce: install

@@ -24,6 +24,7 @@ from .attention import attention_schema, build_attention, get_attention_class, l
 from .config import ModelConfig, validate_run_config
 from .model import MultiHeadAttention
 from .results import config_hash, write_record
+from .train import compile_fresh
 
 CPU_LENGTHS = (256, 512, 1024, 2048)
 GPU_LENGTHS = (1024, 2048, 3072, 4096, 8192, 16384)
@@ -62,17 +63,17 @@ def _cpu_peak_bytes(step) -> int:
     return peak
 
 
-def measure(name: str, length: int, mode: str, settings: BenchSettings) -> dict:
-    """Median milliseconds and peak bytes of one train or infer step, or status OOM / skipped."""
+def measure(name: str, length: int, mode: str, settings: BenchSettings, build=None) -> dict:
+    """Median milliseconds and peak bytes of one train or infer step, or status OOM / skipped.
+    `build(name, settings, max_len)` makes the layer (default: the registered variant)."""
     result = {"attention": name, "length": length, "mode": mode, "status": "ok", "ms": None, "peak_bytes": None}
-    cls = get_attention_class(name)
-    if settings.causal and not cls.supports_causal:
+    if build is None and settings.causal and not get_attention_class(name).supports_causal:
         return {**result, "status": "skipped (no causal form)"}
     device = torch.device(settings.device)
     try:
         torch.manual_seed(0)
-        layer = _layer(name, settings, max_len=length)
-        forward = torch.compile(layer) if settings.compile else layer
+        layer = (build or _layer)(name, settings, max_len=length)
+        forward = compile_fresh(layer) if settings.compile else layer
         x = torch.randn(settings.batch, length, settings.dim, device=device, dtype=getattr(torch, settings.dtype),
                         requires_grad=(mode == "train"))
 
@@ -241,7 +242,7 @@ def write_bench_record(store_dir: str, rows: list[dict], settings: BenchSettings
                              "torch": torch.__version__, "finished_at": datetime.now(timezone.utc).isoformat()})
 
 
-def format_table(rows: list[dict]) -> str:
+def format_table(rows: list[dict], modes=("train", "infer"), title: str = "") -> str:
     """Markdown table: ms and MiB per variant and length, with the ratio to softmax in parentheses."""
     import pandas as pd
 
@@ -257,9 +258,9 @@ def format_table(rows: list[dict]) -> str:
     } for r in rows])
     parts = []
     for column in ("time (vs softmax)", "memory (vs softmax)"):
-        for mode in ("train", "infer"):
+        for mode in modes:
             table = frame[frame["mode"] == mode].pivot(index="attention", columns="length", values=column)
-            parts.append(f"### {mode}: {column}\n\n" + table.to_markdown(disable_numparse=True))
+            parts.append(f"### {title}{mode}: {column}\n\n" + table.to_markdown(disable_numparse=True))
     return "\n\n".join(parts)
 
 
@@ -275,7 +276,9 @@ def main(args: list[str]) -> int:
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto")
     parser.add_argument("--dtype", default=None, help="float32 or bfloat16 (default: bfloat16 on CUDA)")
     parser.add_argument("--causal", action="store_true", help="benchmark the causal forms")
-    parser.add_argument("--compile", action="store_true", help="measure under torch.compile")
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                        help="measure the layer under torch.compile (default: on CUDA, as the trainer does; "
+                             "--no-compile for eager)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--store", default=str(PROJECT_ROOT / "results" / "runs"), help="results store ('' = none)")
     parser.add_argument("--model", default=None, metavar="TASKS",
@@ -283,6 +286,10 @@ def main(args: list[str]) -> int:
                              "(comma-separated, e.g. listops,text) instead of one attention layer")
     parser.add_argument("--steps", type=int, default=10, help="timed steps per variant with --model")
     parser.add_argument("--length", type=int, default=None, help="sequence length with --model (default: task's)")
+    parser.add_argument("--check", action="store_true",
+                        help="measure and judge the GPU speed targets (time vs SDPA at 4K and 16K, memory linear in "
+                             "length, causal forms vs fla's chunked kernel); PASS/MISS per variant")
+    parser.add_argument("--out", default=None, help="also write the tables (markdown) to this file")
     parser.add_argument("--decode", action="store_true",
                         help="per-token latency and state memory of recurrent decoding vs context length "
                              "(variants with a step API; softmax with a growing key/value cache)")
@@ -301,19 +308,55 @@ def main(args: list[str]) -> int:
         names = ["softmax", *names]  # ratios need the reference measured in the same run
     if opts.model:
         return model_bench(opts.model.split(","), names, opts, device)
+    if opts.check:
+        return check_bench(names, opts, device, gpu)
     if opts.decode:
         return decode_bench([n for n in names if get_attention_class(n).supports_step], opts, device, gpu)
+    settings = _layer_settings(opts, device, gpu, GPU_LENGTHS if gpu else CPU_LENGTHS)
+    rows = run_bench(names, settings, opts.store or None)
+    _emit(format_table(rows), opts.out)
+    return 0
+
+
+def _layer_settings(opts, device: str, gpu: bool, default_lengths: tuple) -> BenchSettings:
+    from .errors import ConfigError
+
     try:
-        lengths = tuple(int(x) for x in opts.lengths.split(",")) if opts.lengths else (GPU_LENGTHS if gpu else CPU_LENGTHS)
+        lengths = tuple(int(x) for x in opts.lengths.split(",")) if opts.lengths else default_lengths
     except ValueError:
         raise ConfigError(f"--lengths: expected comma-separated integers, got '{opts.lengths}'") from None
     settings = BenchSettings(lengths=lengths, batch=opts.batch or (8 if gpu else 2), device=device,
                              dtype=opts.dtype or ("bfloat16" if gpu else "float32"), causal=opts.causal,
-                             compile=opts.compile, repeats=opts.repeats)
-    print(f"bench on {device} ({settings.dtype}), batch {settings.batch}, dim {settings.dim}, "
-          f"{settings.num_heads} heads, lengths {', '.join(map(str, lengths))}")
-    rows = run_bench(names, settings, opts.store or None)
-    print("\n" + format_table(rows))
+                             compile=gpu if opts.compile is None else opts.compile, repeats=opts.repeats)
+    print(f"bench on {device} ({settings.dtype}, {'compiled' if settings.compile else 'eager'}), batch "
+          f"{settings.batch}, dim {settings.dim}, {settings.num_heads} heads, lengths {', '.join(map(str, lengths))}")
+    return settings
+
+
+def _emit(text: str, out: str | None):
+    print("\n" + text)
+    if out:
+        from .atomic import atomic_write
+
+        with atomic_write(out) as handle:
+            handle.write(text + "\n")
+
+
+def check_bench(names: list[str], opts, device: str, gpu: bool) -> int:
+    """`bench --check`: the speed targets of speed_check.py, measured side by side and judged."""
+    from .speed_check import CPU_CHECK_LENGTHS, GPU_CHECK_LENGTHS, evaluate, format_verdicts, measure_all
+
+    settings = _layer_settings(opts, device, gpu, GPU_CHECK_LENGTHS if gpu else CPU_CHECK_LENGTHS)
+    if not gpu:
+        print("note: the targets are for a GPU; on a CPU this only exercises the check")
+    rows = measure_all(names, settings)
+    tables = [format_verdicts(evaluate(rows))]
+    for form in ("non-causal", "causal"):
+        group = add_ratios([r for r in rows if r["form"] == form])
+        tables.append(format_table(group, modes=("train",), title=f"{form} "))
+    if opts.store:
+        write_bench_record(opts.store, rows, settings)
+    _emit("\n\n".join(tables), opts.out)
     return 0
 
 
@@ -336,8 +379,8 @@ def model_bench(tasks: list[str], names: list[str], opts, device: str) -> int:
     frame["cell"] = frame.apply(lambda r: r["status"] if r["status"] != "ok" else
                                 f"{r['steps_per_s']:.2f}/s ({r['speed_vs_softmax']:.2f}x), "
                                 f"data {100 * r['data_wait_share']:.1f}%", axis=1)
-    print("\n### whole training step: steps/s (speed vs softmax), share of step time waiting for data\n")
-    print(frame.pivot(index="attention", columns="task", values="cell").to_markdown(disable_numparse=True))
+    _emit("### whole training step: steps/s (speed vs softmax), share of step time waiting for data\n\n"
+          + frame.pivot(index="attention", columns="task", values="cell").to_markdown(disable_numparse=True), opts.out)
     if opts.store:
         settings = BenchSettings(lengths=tuple(sorted(set(frame.length))), device=device, repeats=opts.steps)
         write_bench_record(opts.store, [{**r, "mode": "model"} for r in rows], settings)
@@ -362,14 +405,15 @@ def decode_bench(names: list[str], opts, device: str, gpu: bool) -> int:
             print(f"  {name:14s} context {context:<7d} " + (f"{row['ms']:8.3f} ms/token  state {row['peak_bytes'] / 2**20:9.2f} MiB"
                                                            if row["status"] == "ok" else row["status"]))
     add_ratios(rows)
-    frame = pd.DataFrame(rows)
+    frame, tables = pd.DataFrame(rows), []
     for column, unit, scale, ratio in (("ms", " ms", 1.0, "time_vs_softmax"),
                                        ("peak_bytes", " MiB", 2**-20, "memory_vs_softmax")):
         frame["cell"] = frame.apply(lambda r: r["status"] if r["status"] != "ok" else
                                     f"{r[column] * scale:.3g}{unit} ({r[ratio]:.2f}x)", axis=1)
         title = "per-token latency" if column == "ms" else "decoding state"
-        print(f"\n### {title} (vs softmax with a key/value cache)\n")
-        print(frame.pivot(index="attention", columns="length", values="cell").to_markdown(disable_numparse=True))
+        tables.append(f"### {title} (vs softmax with a key/value cache)\n\n"
+                      + frame.pivot(index="attention", columns="length", values="cell").to_markdown(disable_numparse=True))
+    _emit("\n\n".join(tables), opts.out)
     if opts.store:
         write_bench_record(opts.store, rows, settings)
     return 0

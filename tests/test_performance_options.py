@@ -65,3 +65,20 @@ def test_fla_causal_path_matches_the_chunked_reference(name, monkeypatch):
     monkeypatch.setenv("LRA_BENCH_FLA", "0")
     reference = module(q, k, v, None)
     assert ((fast - reference).abs().max() / reference.abs().max()).item() < 1e-3
+
+
+def test_every_model_of_a_sweep_is_compiled_not_only_the_first_eight(monkeypatch):
+    """Dynamo guards MultiHeadAttention.forward on the attention class; past its recompile limit it
+    silently runs eager. compile_fresh clears the caches, so the Nth variant in one process compiles too."""
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+
+    from lra_bench.bench import BenchSettings, _layer
+    from lra_bench.train import compile_fresh
+
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
+    x = torch.randn(1, 16, 32)
+    for name in ("linear", "softmax", "lln"):
+        before = counters["stats"]["unique_graphs"]
+        compile_fresh(_layer(name, BenchSettings(dim=32, num_heads=2), 16), backend="eager")(x, None)
+        assert counters["stats"]["unique_graphs"] > before, f"{name} ran eager"
