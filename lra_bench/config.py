@@ -38,7 +38,7 @@ class ModelConfig:
     two_tower_combine: str = "paper"
 
     def __post_init__(self):
-        _choice("model.pooling", self.pooling, ("mean", "cls", "none"))
+        _choice("model.pooling", self.pooling, ("mean", "cls", "last", "none"))
         _choice("model.positions", self.positions, ("learned", "sinusoidal", "none"))
         _choice("model.two_tower_combine", self.two_tower_combine, ("paper", "concat"))
         qkv = self.qkv_dim or self.dim

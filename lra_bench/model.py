@@ -98,6 +98,9 @@ class Encoder(nn.Module):
             return x
         if self.use_cls:
             return x[:, 0]
+        if self.config.pooling == "last":  # the last real token (Latte's Retrieval recipe)
+            last = (mask * torch.arange(mask.shape[1], device=mask.device)).argmax(dim=1)
+            return x[torch.arange(len(x), device=x.device), last]
         weights = mask.unsqueeze(-1).to(x.dtype)
         return (x * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)
 

@@ -31,3 +31,30 @@ def test_recipe_smoke_runs_one_step(workspace, experiment, shrink):
     assert main(["train", *workspace.overrides(*overrides, tiny=False)]) == 0
     (record,) = workspace.records()
     assert record["status"] == "ok" and record["recipe"]["name"] == experiment
+
+
+# (D, layers, L in total, pooling) from raresdolga/latte_transformer experiments/config/*.yaml
+LATTE = {"listops": (128, 6, 40, "mean"), "text": (256, 6, 0, "mean"), "retrieval": (128, 4, 40, "last"),
+         "image": (512, 6, 0, "mean"), "pathfinder": (256, 6, 0, "mean"), "pathx": (256, 6, 40, "mean")}
+
+
+@pytest.mark.parametrize("task", sorted(LATTE))
+def test_latte_recipes_follow_the_authors_configs(task):
+    run = validate_run_config(_compose([f"experiment=lra_latte/{task}"]))
+    dim, depth, latents, pooling = LATTE[task]
+    assert run.attention.name == "latte" and run.attention.num_latents == latents
+    assert (run.model.dim, run.model.depth, run.model.mlp_dim, run.model.pooling) == (dim, depth, 4 * dim, pooling)
+    assert run.model.positions == "sinusoidal" and run.trainer.beta2 == 0.999 and run.trainer.grad_clip == 1.0
+
+
+def test_latte_recipe_runs_and_takes_other_variants_once_the_latent_key_is_dropped(workspace):
+    run = validate_run_config(_compose(["experiment=lra_latte/listops", "attention=softmax", "~attention.num_latents"]))
+    assert run.attention.name == "softmax" and run.model.dim == 128 and run.recipe.name == "lra_latte/listops"
+    overrides = ["experiment=lra_latte/listops", "model.depth=1", "task.num_train=64", "task.num_val=16",
+                 "task.num_test=16", "task.min_length=20", "task.max_length=64", "trainer.max_steps=1",
+                 "trainer.batch_size=8", "trainer.eval_every=1", "trainer.eval_max_batches=1", "logger=none",
+                 "trainer.progress=false"]
+    assert main(["train", *workspace.overrides(*overrides, tiny=False)]) == 0
+    (record,) = workspace.records()
+    assert record["status"] == "ok" and record["recipe"]["name"] == "lra_latte/listops"
+    assert record["config"]["attention"]["num_latents"] == 40

@@ -54,3 +54,19 @@ def test_schedules():
         assert 0.05 / math.sqrt(1000) * lr_multiplier(step, rsqrt) == pytest.approx(official)
     linear = TrainerConfig(max_steps=20, warmup_steps=0, schedule="linear")
     assert lr_multiplier(10, linear) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "last"])
+def test_pooled_features_do_not_depend_on_padding(pooling):
+    """`last` pools the last real token (Latte's Retrieval recipe), wherever the padding starts."""
+    from lra_bench.model import Encoder
+
+    torch.manual_seed(0)
+    encoder = Encoder(ModelConfig(name="t", dim=16, depth=1, num_heads=2, mlp_dim=16, dropout=0.0, pooling=pooling),
+                      attention_schema("softmax")(name="softmax"), vocab_size=11, max_len=12).eval()
+    tokens = torch.tensor([[3, 4, 5, 6, 7]])
+    padded = torch.cat([tokens, torch.zeros(1, 7, dtype=torch.long)], dim=1)  # PAD_ID = 0
+    assert torch.allclose(encoder(tokens), encoder(padded), atol=1e-5)
+    if pooling == "last":
+        other_last = torch.tensor([[3, 4, 5, 6, 9]])
+        assert not torch.allclose(encoder(tokens), encoder(other_last))
