@@ -32,13 +32,13 @@ METRICS = ["entropy_mean", "entropy_std", "concentration", "spectral_gap", "log_
 
 
 def capture_attention_inputs(model: torch.nn.Module, tokens: torch.Tensor) -> list[tuple]:
-    """Run the model once; return each layer's (attention module, q, k, key_padding_mask)."""
+    """Run the model once; return each layer's (attention module, q, k, v, key_padding_mask)."""
     captured, hooks = [], []
     for block in model.encoder.blocks:
         module = block.attn.attention
         hooks.append(module.register_forward_pre_hook(
-            lambda mod, args, module=module: captured.append((module, args[0], args[1], args[3] if len(args) > 3
-                                                              else None))))
+            lambda mod, args, module=module: captured.append((module, args[0], args[1], args[2],
+                                                              args[3] if len(args) > 3 else None))))
     try:
         with torch.no_grad():
             model(tokens)
@@ -69,9 +69,9 @@ def matrix_metrics(A: torch.Tensor, real: torch.Tensor) -> dict:
 def diagnose_model(model: torch.nn.Module, tokens: torch.Tensor) -> tuple[pd.DataFrame, list[torch.Tensor]]:
     """Per (layer, head, example) metrics, and each layer's matrices [B, H, N, N]."""
     rows, matrices = [], []
-    for layer, (module, q, k, mask) in enumerate(capture_attention_inputs(model, tokens)):
+    for layer, (module, q, k, v, mask) in enumerate(capture_attention_inputs(model, tokens)):
         with torch.no_grad():
-            A = module.attention_matrix(q, k, mask)
+            A = module.attention_matrix(q, k, mask, v=v)
         matrices.append(A)
         real = mask if mask is not None else torch.ones(q.shape[0], q.shape[2], dtype=torch.bool)
         for b in range(A.shape[0]):
@@ -89,9 +89,9 @@ def gaussian_metrics(names: list[str], lengths=(16, 32, 64, 128, 256), dim_head:
                                  max_len=max(lengths)).double()
         for n in lengths:
             g = torch.Generator().manual_seed(seed + n)
-            q, k = (torch.randn(1, 1, n, dim_head, generator=g, dtype=torch.float64) for _ in range(2))
+            q, k, v = (torch.randn(1, 1, n, dim_head, generator=g, dtype=torch.float64) for _ in range(3))
             with torch.no_grad():
-                A = module.attention_matrix(q, k, None)[0, 0]
+                A = module.attention_matrix(q, k, None, v=v)[0, 0]
             rows.append({"attention": name, "length": n, **matrix_metrics(A, torch.ones(n, dtype=torch.bool))})
     return pd.DataFrame(rows)
 

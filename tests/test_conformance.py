@@ -156,7 +156,7 @@ def test_conformance_attention_matrix_reproduces_the_output(name, causal):
     module = _build(name, causal)
     q, k, v = _qkv()
     mask = _mask([PRIME, 20], PRIME)
-    A = module.attention_matrix(q, k, mask)
+    A = module.attention_matrix(q, k, mask, v=v)
     assert A.shape == (2, HEADS, PRIME, PRIME)
     if type(module).attention_matrix is not Attention.attention_matrix:  # an explicit form of its own
         torch.testing.assert_close(A[1, :, :20].sum(-1), torch.ones(HEADS, 20, dtype=A.dtype), atol=1e-9, rtol=0)

@@ -247,6 +247,69 @@ def test_oracle_combiner_reduces_to_softmax(causal, block):
     torch.testing.assert_close(real(out, mask), real(softmax_oracle(q, k, v, mask, causal), mask), atol=ATOL, rtol=0)
 
 
+def combiner_axial_dense(q, k, mask, causal, m):
+    """p(j|i) of Combiner-Axial (row_summary none) entry by entry: own row direct, other rows through
+    the summary at the query's column (paper Sec. 4.3; TF `axial_rowmajor`)."""
+    N, scale = q.shape[2], 1 / math.sqrt(q.shape[-1])
+    A = torch.zeros(B, H, N, N, dtype=q.dtype)
+    for b in range(B):
+        for h in range(H):
+            rows = [[j for j in range(r, min(r + m, N)) if mask[b, j]] for r in range(0, N, m)]
+            for i in range(N):
+                own, col = divmod(i, m)
+                direct = [j for j in rows[own] if not causal or j <= i]
+                regions = [r for r in range(len(rows)) if (r < own if causal else r != own)
+                           and r * m + col < N and mask[b, r * m + col]]
+                logits = [q[b, h, i] @ k[b, h, j] * scale for j in direct]
+                logits += [q[b, h, i] @ k[b, h, r * m + col] * scale for r in regions]
+                if not logits:
+                    continue
+                p = torch.stack(logits).softmax(0)
+                for n, j in enumerate(direct):
+                    A[b, h, i, j] += p[n]
+                for n, r in enumerate(regions):
+                    summary = q[b, h, r * m + col]
+                    inner = torch.stack([summary @ k[b, h, j] * scale for j in rows[r]]).softmax(0)
+                    for t, j in enumerate(rows[r]):
+                        A[b, h, i, j] += p[len(direct) + n] * inner[t]
+    return A
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_oracle_combiner_axial_dense_factorisation(causal):
+    q, k, v = qkv(N=13)
+    mask = mask_of([13, 9], 13)
+    A = combiner_axial_dense(q, k, mask, causal, m=4)
+    rows = A.sum(-1)[:, :, :9]
+    torch.testing.assert_close(rows, torch.ones_like(rows), atol=ATOL, rtol=0)
+    assert (A[~support(mask, 13, causal).expand_as(A)] == 0).all()
+    module = build("combiner_axial", causal, row_length=4, row_summary="none")
+    torch.testing.assert_close(real(module(q, k, v, mask), mask), real(A @ v, mask), atol=ATOL, rtol=0)
+    torch.testing.assert_close(module.attention_matrix(q, k, mask, v=v)[0], A[0], atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_oracle_combiner_axial_learned_keys_reproduce_the_output(causal):
+    """With `proj` the summary keys read V, so A comes from the factorisation given v: A V = output."""
+    q, k, v = qkv(N=13)
+    mask = mask_of([13, 9], 13)
+    module = build("combiner_axial", causal, row_length=4)
+    A = module.attention_matrix(q, k, mask, v=v)
+    torch.testing.assert_close(real(A @ v, mask), real(module(q, k, v, mask), mask), atol=ATOL, rtol=0)
+    with pytest.raises(ValueError, match="pass v"):
+        module.attention_matrix(q, k, mask)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("row_length, summary", [(23, "proj"), (1, "none")])
+def test_oracle_combiner_axial_reduces_to_softmax(causal, row_length, summary):
+    """One row: direct attention only; rows of one token with k as the key: every region is a token."""
+    q, k, v = qkv()
+    mask = mask_of([23, 14], 23)
+    out = build("combiner_axial", causal, row_length=row_length, row_summary=summary)(q, k, v, mask)
+    torch.testing.assert_close(real(out, mask), real(softmax_oracle(q, k, v, mask, causal), mask), atol=ATOL, rtol=0)
+
+
 # -- Element-wise Attention -----------------------------------------------------------------------
 
 def ea_explicit(q, k, v, causal, order, tau=2.0, exact=False):

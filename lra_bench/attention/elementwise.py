@@ -63,7 +63,7 @@ class ElementwiseAttention(Attention):
             k_power, q_power = k_power * k, q_power * q
         return (num / den.clamp_min(self.eps)).to(dtype)
 
-    def attention_matrix(self, q, k, key_padding_mask=None):
+    def attention_matrix(self, q, k, key_padding_mask=None, v=None):
         """Per channel c the weights are P_t(kappa q_ic k_jc) exp(-k_jc^2/tau), row-normalised; value
         dim = key dim, so V = identity does not apply: the explicit form, averaged over channels."""
         x = (2.0 / self.tau) * q[..., :, None, :] * k[..., None, :, :]  # [B, H, i, j, c]

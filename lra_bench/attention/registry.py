@@ -60,10 +60,11 @@ class Attention(nn.Module):
                 key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
 
-    def attention_matrix(self, q: torch.Tensor, k: torch.Tensor,
-                         key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """The effective [B, H, N, N] matrix A with output = A V. Every variant is linear in V, so
-        V = identity recovers it (short inputs only); a variant overrides this where that is wrong."""
+    def attention_matrix(self, q: torch.Tensor, k: torch.Tensor, key_padding_mask: torch.Tensor | None = None,
+                         v: torch.Tensor | None = None) -> torch.Tensor:
+        """The effective [B, H, N, N] matrix A with output = A V. A variant linear in V recovers it with
+        V = identity (short inputs only); one whose weights read V (Combiner-Axial's `proj` summary
+        keys) overrides this and uses `v`."""
         n = q.shape[2]
         eye = torch.eye(n, dtype=q.dtype, device=q.device).expand(q.shape[0], q.shape[1], n, n)
         return self(q, k, eye, key_padding_mask)
