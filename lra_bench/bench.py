@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 import torch
 
 from .attention import attention_schema, build_attention, get_attention_class, list_attentions
-from .config import ModelConfig, validate_run_config
+from .config import COMPILE_MODES, ModelConfig, validate_run_config
 from .model import MultiHeadAttention
 from .results import config_hash, write_record
 from .train import compile_fresh
@@ -41,6 +41,7 @@ class BenchSettings:
     warmup: int = 1
     repeats: int = 3
     compile: bool = False
+    compile_mode: str = "default"
     device: str = "cpu"
 
 
@@ -73,7 +74,7 @@ def measure(name: str, length: int, mode: str, settings: BenchSettings, build=No
     try:
         torch.manual_seed(0)
         layer = (build or _layer)(name, settings, max_len=length)
-        forward = compile_fresh(layer) if settings.compile else layer
+        forward = compile_fresh(layer, mode=settings.compile_mode) if settings.compile else layer
         x = torch.randn(settings.batch, length, settings.dim, device=device, dtype=getattr(torch, settings.dtype),
                         requires_grad=(mode == "train"))
 
@@ -146,7 +147,7 @@ def run_bench(names: list[str], settings: BenchSettings, store_dir: str | None, 
 
 
 def measure_model_step(task: str, name: str, steps: int, warmup: int, batch: int | None, length: int | None,
-                       device: str) -> dict:
+                       device: str, compile_mode: str = "default") -> dict:
     """Steps/s, peak memory and the data-wait share of whole training steps at the task's published
     model size (`experiment=lra/<task>`), on synthetic tokens through the real input pipeline."""
     import tempfile
@@ -165,7 +166,7 @@ def measure_model_step(task: str, name: str, steps: int, warmup: int, batch: int
     split = Split(torch.randint(1, 257, shape, generator=generator, dtype=torch.int16),
                   torch.randint(0, run.task.num_classes, (shape[0],), generator=generator))
     data = TaskData(split, split, split, vocab_size=257, num_classes=run.task.num_classes, tokenization="random")
-    run.trainer.device, run.trainer.batch_size = device, batch
+    run.trainer.device, run.trainer.batch_size, run.trainer.compile_mode = device, batch, compile_mode
     result = {"task": task, "attention": name, "length": max_len, "batch": batch, "status": "ok",
               "steps_per_s": None, "peak_bytes": None, "data_wait_share": None}
     try:
@@ -289,6 +290,8 @@ def main(args: list[str]) -> int:
     parser.add_argument("--check", action="store_true",
                         help="measure and judge the GPU speed targets (time vs SDPA at 4K and 16K, memory linear in "
                              "length, causal forms vs fla's chunked kernel); PASS/MISS per variant")
+    parser.add_argument("--compile-mode", default="default", choices=COMPILE_MODES,
+                        help="torch.compile mode (reduce-overhead: CUDA graphs, for launch-bound sizes)")
     parser.add_argument("--out", default=None, help="also write the tables (markdown) to this file")
     parser.add_argument("--decode", action="store_true",
                         help="per-token latency and state memory of recurrent decoding vs context length "
@@ -327,8 +330,10 @@ def _layer_settings(opts, device: str, gpu: bool, default_lengths: tuple) -> Ben
         raise ConfigError(f"--lengths: expected comma-separated integers, got '{opts.lengths}'") from None
     settings = BenchSettings(lengths=lengths, batch=opts.batch or (8 if gpu else 2), device=device,
                              dtype=opts.dtype or ("bfloat16" if gpu else "float32"), causal=opts.causal,
-                             compile=gpu if opts.compile is None else opts.compile, repeats=opts.repeats)
-    print(f"bench on {device} ({settings.dtype}, {'compiled' if settings.compile else 'eager'}), batch "
+                             compile=gpu if opts.compile is None else opts.compile, compile_mode=opts.compile_mode,
+                             repeats=opts.repeats)
+    compiled = f"compiled ({settings.compile_mode})" if settings.compile else "eager"
+    print(f"bench on {device} ({settings.dtype}, {compiled}), batch "
           f"{settings.batch}, dim {settings.dim}, {settings.num_heads} heads, lengths {', '.join(map(str, lengths))}")
     return settings
 
@@ -368,7 +373,7 @@ def model_bench(tasks: list[str], names: list[str], opts, device: str) -> int:
     for task in tasks:
         for name in names:
             row = measure_model_step(task, name, opts.steps, warmup=2, batch=opts.batch, length=opts.length,
-                                     device=device)
+                                     device=device, compile_mode=opts.compile_mode)
             rows.append(row)
             print(f"  {task:10s} {name:14s} " + (f"{row['steps_per_s']:8.2f} steps/s  {row['peak_bytes'] / 2**20:9.1f} "
                                                  f"MiB  data {100 * row['data_wait_share']:.1f}%"

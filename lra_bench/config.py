@@ -53,10 +53,14 @@ class ModelConfig:
         return (self.qkv_dim or self.dim) // self.num_heads
 
 
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
 @dataclass
 class TrainerConfig:
     """Optimisation and evaluation (conf/trainer/). AdamW with linear warmup then `schedule` decay.
 
+    `compile_mode` is torch.compile's mode: `reduce-overhead` adds CUDA graphs (launch-bound models).
     `precision: auto`, `compile: null` and `prefetch: null` mean bf16 autocast, torch.compile and a
     background input thread on CUDA (where LRA-size models are launch-bound), and fp32, eager and
     in-loop batching on a CPU (measured: the extra thread made a 2-core CPU run 1.6x slower).
@@ -77,6 +81,7 @@ class TrainerConfig:
     device: str = "auto"
     precision: str = "auto"
     compile: Optional[bool] = None
+    compile_mode: str = "default"
     prefetch: Optional[bool] = None
     num_threads: Optional[int] = None
     log_every: int = 10
@@ -86,6 +91,7 @@ class TrainerConfig:
     def __post_init__(self):
         _choice("trainer.schedule", self.schedule, ("cosine", "linear", "rsqrt", "constant"))
         _choice("trainer.precision", self.precision, ("auto", "fp32", "bf16"))
+        _choice("trainer.compile_mode", self.compile_mode, COMPILE_MODES)
         _choice("trainer.device", self.device, ("auto", "cpu", "cuda"), prefix_ok=("cuda:",))
         for key in ("max_steps", "batch_size", "eval_every", "log_every"):
             if getattr(self, key) < 1:

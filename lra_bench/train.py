@@ -196,13 +196,13 @@ def atomic_save(obj, path: Path):
         torch.save(obj, fh)
 
 
-def compile_fresh(module: torch.nn.Module, backend: str = "inductor"):
+def compile_fresh(module: torch.nn.Module, backend: str = "inductor", mode: str = "default"):
     """torch.compile after clearing Dynamo's caches. A sweep (Hydra's basic launcher) or a bench builds
     many models in one process; each new attention class fails the guards of the shared
     `MultiHeadAttention.forward`, and past `recompile_limit` (8) Dynamo silently runs the rest eager,
     which would make the later variants of a sweep look slower than they are."""
     torch.compiler.reset()
-    return torch.compile(module, backend=backend)
+    return torch.compile(module, backend=backend, mode=None if mode == "default" else mode)
 
 
 class Trainer:
@@ -213,7 +213,7 @@ class Trainer:
         self.device = resolve_device(config.device)
         self.model = model.to(self.device)
         on_gpu = self.device.type == "cuda"
-        compiled = compile_fresh(self.model) if (on_gpu if config.compile is None else config.compile) else self.model
+        compiled = compile_fresh(self.model, mode=config.compile_mode) if (on_gpu if config.compile is None else config.compile) else self.model
         self.forward_model = compiled
         self.train_model = (torch.nn.parallel.DistributedDataParallel(compiled) if self.parallel.world > 1
                             else compiled)

@@ -67,7 +67,7 @@ def test_fla_causal_path_matches_the_chunked_reference(name, monkeypatch):
     assert ((fast - reference).abs().max() / reference.abs().max()).item() < 1e-3
 
 
-def test_every_model_of_a_sweep_is_compiled_not_only_the_first_eight(monkeypatch):
+def test_every_model_of_a_sweep_is_compiled_not_only_the_first_eight():
     """Dynamo guards MultiHeadAttention.forward on the attention class; past its recompile limit it
     silently runs eager. compile_fresh clears the caches, so the Nth variant in one process compiles too."""
     import torch._dynamo
@@ -76,9 +76,20 @@ def test_every_model_of_a_sweep_is_compiled_not_only_the_first_eight(monkeypatch
     from lra_bench.bench import BenchSettings, _layer
     from lra_bench.train import compile_fresh
 
-    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
     x = torch.randn(1, 16, 32)
-    for name in ("linear", "softmax", "lln"):
-        before = counters["stats"]["unique_graphs"]
-        compile_fresh(_layer(name, BenchSettings(dim=32, num_heads=2), 16), backend="eager")(x, None)
-        assert counters["stats"]["unique_graphs"] > before, f"{name} ran eager"
+    with torch._dynamo.config.patch(recompile_limit=1):
+        for name in ("linear", "softmax", "lln"):
+            before = counters["stats"]["unique_graphs"]
+            compile_fresh(_layer(name, BenchSettings(dim=32, num_heads=2), 16), backend="eager")(x, None)
+            assert counters["stats"]["unique_graphs"] > before, f"{name} ran eager"
+
+
+def test_compile_mode_reduce_overhead_matches_eager_and_bad_modes_are_named(tmp_path):
+    from lra_bench.errors import ConfigError
+
+    eager, _ = _curve(tmp_path, compile=False)
+    graphs, result = _curve(tmp_path, compile=True, compile_mode="reduce-overhead")  # CUDA graphs: a no-op on a CPU
+    assert result.throughput["compiled"] is True
+    assert max(abs(a - b) for a, b in zip(eager, graphs)) < 1e-4
+    with pytest.raises(ConfigError, match="trainer.compile_mode: expected one of default, reduce-overhead"):
+        TrainerConfig(compile_mode="fast")
