@@ -123,3 +123,10 @@ def test_majority_rate_is_the_most_frequent_label_share():
     from lra_bench.data import Split
     split = Split(torch.ones(5, 3, dtype=torch.long), torch.tensor([1, 1, 1, 2, 3]))
     assert split.majority_rate() == pytest.approx(0.6)
+
+
+def test_generated_data_does_not_depend_on_the_number_of_workers():
+    one = listops.generate_examples(4500, 16, 128, 6, 5, seed=4, workers=1)
+    assert one == listops.generate_examples(4500, 16, 128, 6, 5, seed=4, workers=2)
+    assert len(one) == 4500 and len(set(one)) == 4500
+    assert one[:100] == listops.generate_examples(100, 16, 128, 6, 5, seed=4)[:100]  # prefix: the first shard

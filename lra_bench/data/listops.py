@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import json
+import os
 import random
 import statistics
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -32,6 +35,8 @@ TOKEN_ID = {tok: i for i, tok in enumerate(VOCAB)}
 TOKENIZATION = "listops-v2 (] -> X, parentheses dropped; LRA fix of March 2021)"
 HEADER = ["Source", "Target"]
 SPLITS = ("train", "val", "test")
+SHARD = 2_000  # expressions per independently seeded shard; fixed, so the data never depends on `workers`
+GENERATOR_VERSION = 2  # 2: sharded generation (same algorithm, another seeded order than version 1)
 
 
 @dataclass
@@ -46,6 +51,7 @@ class ListOpsConfig(TaskConfig):
     max_depth: int = 10
     max_args: int = 10
     data_seed: int = 0
+    workers: int = 0  # processes generating shards (0: every core); the data is the same for any value
 
 
 # -- generator (official algorithm) -------------------------------------------------------------
@@ -99,16 +105,41 @@ def _apply(op: str, values: list[int]) -> int:
     return sum(values) % 10
 
 
-def generate_examples(num: int, min_length: int, max_length: int, max_depth: int, max_args: int,
-                      seed: int) -> list[tuple[str, int]]:
-    """`num` distinct (source, label) pairs with min_length < length < max_length, in a seeded order."""
-    rng = random.Random(seed)
+def generate_shard(index: int, size: int, min_length: int, max_length: int, max_depth: int, max_args: int,
+                   seed: int) -> list[tuple[str, int]]:
+    """The first `size` distinct (source, label) pairs with min_length < length < max_length of the
+    stream seeded by (seed, index): a smaller size gives a prefix of a larger one."""
+    rng = random.Random(f"listops:{seed}:{index}")
     examples: dict[str, int] = {}
-    while len(examples) < num:
+    while len(examples) < size:
         tree, length = generate_tree(rng, 1, max_depth, max_args)
         if min_length < length < max_length:
             examples.setdefault(tree_to_string(tree), tree_value(tree))
     return list(examples.items())
+
+
+def generate_examples(num: int, min_length: int, max_length: int, max_depth: int, max_args: int,
+                      seed: int, workers: int = 1) -> list[tuple[str, int]]:
+    """`num` distinct (source, label) pairs, in a seeded order: shards 0, 1, 2, ... merged in order
+    without repeats (the official generator draws one stream; shards let every core draw at once:
+    100,000 official expressions take ~3 min on one core)."""
+    args = (min(SHARD, num), min_length, max_length, max_depth, max_args, seed)
+    examples: dict[str, int] = {}
+    shards = itertools.count()
+    workers = min(workers or os.cpu_count() or 1, -(-num // SHARD))
+    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+    try:
+        while len(examples) < num:
+            batch = [next(shards) for _ in range(max(workers, -(-(num - len(examples)) // SHARD)))]
+            results = pool.map(generate_shard, batch, *([a] * len(batch) for a in args)) if pool else (
+                generate_shard(i, *args) for i in batch)
+            for shard in results:
+                for source, label in shard:
+                    examples.setdefault(source, label)
+    finally:
+        if pool:
+            pool.shutdown()
+    return list(examples.items())[:num]
 
 
 # -- independent evaluator ------------------------------------------------------------------------
@@ -200,7 +231,8 @@ def _tokenize_file(path: Path, tokens, labels: list) -> None:
 
 def generated_dir(config: ListOpsConfig, data_dir: str) -> Path:
     """Cache folder keyed by every generator parameter, so a changed preset never reads stale data."""
-    params = {k: v for k, v in asdict(config).items() if k not in ("name", "source", "release_dir", "max_len")}
+    params = {k: v for k, v in asdict(config).items() if k not in ("name", "source", "release_dir", "max_len", "workers")}
+    params["generator"] = GENERATOR_VERSION
     key = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:10]
     return Path(data_dir) / "listops" / "data" / f"generated-{key}"
 
@@ -213,7 +245,7 @@ def ensure_generated(config: ListOpsConfig, data_dir: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     sizes = {"train": config.num_train, "val": config.num_val, "test": config.num_test}
     examples = generate_examples(sum(sizes.values()), config.min_length, config.max_length,
-                                 config.max_depth, config.max_args, config.data_seed)
+                                 config.max_depth, config.max_args, config.data_seed, workers=config.workers)
     start = 0
     for split in SPLITS:  # the official builder splits in this order
         write_tsv(folder / f"basic_{split}.tsv", examples[start:start + sizes[split]])
