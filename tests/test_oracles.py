@@ -198,8 +198,24 @@ def test_oracle_latte_one_latent_ignores_the_query():
 
 # -- Combiner -------------------------------------------------------------------------------------
 
+def add_joint_softmax(A, index, direct, direct_logits, regions):
+    """Row `index` = (b, h, i) of A from Combiner's factorisation (paper Eq. 9): one softmax over the
+    direct logits and one logit per region; a region spreads its share over its tokens by its own
+    softmax. `regions`: [(region logit, tokens, within-region logits)]."""
+    logits = direct_logits + [logit for logit, _, _ in regions]
+    if not logits:
+        return
+    p = torch.stack(logits).softmax(0)
+    for n, j in enumerate(direct):
+        A[(*index, j)] += p[n]
+    for n, (_, tokens, inner_logits) in enumerate(regions):
+        inner = torch.stack(inner_logits).softmax(0)
+        for t, j in enumerate(tokens):
+            A[(*index, j)] += p[len(direct) + n] * inner[t]
+
+
 def combiner_dense(q, k, v, mask, causal, s):
-    """p(j|i) built entry by entry from the factorisation (paper Sec. 3.2, Eq. 9-10)."""
+    """p(j|i) of Combiner-Fixed built entry by entry from the factorisation (paper Sec. 3.2, Eq. 9-10)."""
     N, scale = q.shape[2], 1 / math.sqrt(q.shape[-1])
     A = torch.zeros(B, H, N, N, dtype=q.dtype)
     for b in range(B):
@@ -209,19 +225,10 @@ def combiner_dense(q, k, v, mask, causal, s):
             for i in range(N):
                 own = i // s
                 direct = [j for j in blocks[own] if (not causal or j <= i)]
-                regions = [r for r, blk in enumerate(blocks) if blk and r != own and (not causal or r < own)]
-                logits = [q[b, h, i] @ k[b, h, j] * scale for j in direct]
-                for r in regions:
-                    logits.append(q[b, h, i] @ k[b, h, blocks[r]].amax(0) * scale)
-                if not logits:
-                    continue
-                p = torch.stack(logits).softmax(0)
-                for n, j in enumerate(direct):
-                    A[b, h, i, j] += p[n]
-                for n, r in enumerate(regions):
-                    inner = torch.stack([q[b, h, blocks[r]].amax(0) @ k[b, h, j] * scale for j in blocks[r]]).softmax(0)
-                    for m, j in enumerate(blocks[r]):
-                        A[b, h, i, j] += p[len(direct) + n] * inner[m]
+                regions = [(q[b, h, i] @ k[b, h, blk].amax(0) * scale, blk,
+                            [q[b, h, blk].amax(0) @ k[b, h, j] * scale for j in blk])
+                           for r, blk in enumerate(blocks) if blk and r != own and (not causal or r < own)]
+                add_joint_softmax(A, (b, h, i), direct, [q[b, h, i] @ k[b, h, j] * scale for j in direct], regions)
     return A
 
 
@@ -258,20 +265,11 @@ def combiner_axial_dense(q, k, mask, causal, m):
             for i in range(N):
                 own, col = divmod(i, m)
                 direct = [j for j in rows[own] if not causal or j <= i]
-                regions = [r for r in range(len(rows)) if (r < own if causal else r != own)
+                regions = [(q[b, h, i] @ k[b, h, r * m + col] * scale, rows[r],
+                            [q[b, h, r * m + col] @ k[b, h, j] * scale for j in rows[r]])
+                           for r in range(len(rows)) if (r < own if causal else r != own)
                            and r * m + col < N and mask[b, r * m + col]]
-                logits = [q[b, h, i] @ k[b, h, j] * scale for j in direct]
-                logits += [q[b, h, i] @ k[b, h, r * m + col] * scale for r in regions]
-                if not logits:
-                    continue
-                p = torch.stack(logits).softmax(0)
-                for n, j in enumerate(direct):
-                    A[b, h, i, j] += p[n]
-                for n, r in enumerate(regions):
-                    summary = q[b, h, r * m + col]
-                    inner = torch.stack([summary @ k[b, h, j] * scale for j in rows[r]]).softmax(0)
-                    for t, j in enumerate(rows[r]):
-                        A[b, h, i, j] += p[len(direct) + n] * inner[t]
+                add_joint_softmax(A, (b, h, i), direct, [q[b, h, i] @ k[b, h, j] * scale for j in direct], regions)
     return A
 
 
