@@ -163,3 +163,22 @@ def test_conformance_attention_matrix_reproduces_the_output(name, causal):
     else:
         out = module(q, k, v, mask)
         torch.testing.assert_close((A @ v)[1, :, :20], out[1, :, :20], atol=1e-9, rtol=0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, causal", FORMS)
+def test_conformance_compiles_and_matches_eager(name, causal):
+    """torch.compile (on by default on CUDA) takes every variant, forward and backward, with padding;
+    a variant that graph-breaks still has to give eager's numbers. Slow: one compilation per form."""
+    from lra_bench.train import compile_fresh
+
+    module = _build(name, causal, dtype=torch.float32)
+    q, k, v = (t.requires_grad_() for t in _qkv(dtype=torch.float32))
+    mask = _mask([PRIME, 20], PRIME)
+    eager = module(q, k, v, mask)
+    eager_grads = torch.autograd.grad(eager[1, :, :20].sum(), (q, k, v))
+    compiled = compile_fresh(module)(q, k, v, mask)
+    grads = torch.autograd.grad(compiled[1, :, :20].sum(), (q, k, v))
+    torch.testing.assert_close(compiled[1, :, :20], eager[1, :, :20], atol=1e-4, rtol=1e-4)
+    for got, want in zip(grads, eager_grads):
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
