@@ -67,3 +67,47 @@ def test_softmax_cache_grows_one_token_per_step():
     for t in range(5):
         _, state = module.step(state, q[:, :, t], k[:, :, t], v[:, :, t])
     assert state["length"] == 5 and state["k"].shape[2] >= 5
+
+
+def gla_recurrence(query, key, v, gate):
+    """Gated linear attention step by step (fla's `naive_recurrent_gla` semantics, scale 1):
+    S_t = exp(g_t) S_{t-1} + key_t v_t^T, o_t = query_t S_t."""
+    B, H, N, L = query.shape
+    S = torch.zeros(B, H, L, v.shape[-1], dtype=v.dtype)
+    out = []
+    for t in range(N):
+        S = S * gate[:, :, t, :, None].exp() + key[:, :, t, :, None] * v[:, :, t, None, :]
+        out.append(torch.einsum("bhl,bhld->bhd", query[:, :, t], S))
+    return torch.stack(out, dim=2)
+
+
+@pytest.mark.parametrize("magnitude", [1.0, 50.0])
+def test_latte_as_gated_linear_attention_equals_the_causal_scan(magnitude):
+    """The inputs the CUDA path hands to fla's chunk_gla reproduce causal Latte, with padding and with
+    key logits large enough to overflow an unstabilised exp."""
+    from lra_bench.attention.latte import causal_latte, latte_as_gla
+
+    g = torch.Generator().manual_seed(0)
+    p_latent = torch.randn(2, 2, 23, 8, generator=g, dtype=torch.float64).softmax(-1)
+    logits = magnitude * torch.randn(2, 2, 23, 8, generator=g, dtype=torch.float64)
+    v = torch.randn(2, 2, 23, 5, generator=g, dtype=torch.float64)
+    logits[1, :, 17:] = float("-inf")  # padded keys, as LatteAttention.forward marks them
+    expected = causal_latte(p_latent, logits, v, chunk_size=5)
+    query, key, gate = latte_as_gla(p_latent, logits)
+    assert (gate <= 0).all() and (key <= 1).all() and (query <= 1 + 1e-12).all()  # bounded: bf16-safe
+    torch.testing.assert_close(gla_recurrence(query, key, v, gate), expected, atol=1e-9, rtol=0)
+
+
+@pytest.mark.gpu
+def test_latte_fla_path_matches_the_chunked_reference(monkeypatch):
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    pytest.importorskip("fla")
+    torch.manual_seed(0)
+    module = build_attention(attention_schema("latte")(name="latte"), dim_head=64, num_heads=4, causal=True,
+                             max_len=2048).cuda()
+    q, k, v = (torch.randn(2, 4, 1000, 64, device="cuda") for _ in range(3))
+    fast = module(q, k, v, None)
+    monkeypatch.setenv("LRA_BENCH_FLA", "0")
+    reference = module(q, k, v, None)
+    assert ((fast - reference).abs().max() / reference.abs().max()).item() < 1e-3

@@ -9,13 +9,18 @@ heads) different from heads x d adds a learned per-head d -> L/H map on q and k.
 Non-causal: O = softmax_l(Q) (softmax_s(K)^T V). Causal: per latent, a running max m (stop-gradient)
 keeps exp(k - m) <= 1; computed chunk by chunk: inside a chunk every term uses the chunk's reference
 (the running max up to the chunk's end), and the state of earlier chunks is rescaled by
-exp(R_j - R_c) <= 1. State per step: L x d, constant in the length.
+exp(R_j - R_c) <= 1. State per step: L x d, constant in the length. On CUDA with fla installed the
+same scan runs as gated linear attention in fla's `chunk_gla` (`latte_as_gla`); LRA_BENCH_FLA=0
+keeps the plain-PyTorch form, the reference.
 """
+
+import os
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
+from .linear_core import FLA_AVAILABLE
 from .masking import pad_to_multiple
 from .registry import Attention, register_attention
 
@@ -74,7 +79,30 @@ class LatteAttention(Attention):
         if not self.causal:
             p_key = k.softmax(dim=2)  # over positions s
             return p_latent @ (p_key.transpose(-1, -2) @ v)
+        if q.is_cuda and FLA_AVAILABLE and os.environ.get("LRA_BENCH_FLA", "1") != "0":
+            return causal_latte_fla(p_latent, k, v)
         return causal_latte(p_latent, k, v, self.chunk_size)
+
+
+def latte_as_gla(p_latent: torch.Tensor, logits: torch.Tensor):
+    """Causal Latte as gated linear attention S_t = exp(g_t) S_{t-1} + key_t v_t^T, o_t = query_t S_t:
+    per latent, with the running max m_t (stop-gradient), key_t = exp(k_t - m_t) <= 1, log-gate
+    g_t = m_{t-1} - m_t <= 0 and query_t = p(l|t) / Z_t, Z_t = sum_{s<=t} exp(k_s - m_t) >= 1. Padded
+    logits (-inf) are floored at -1e4, so their exp is 0 once a real key has been seen."""
+    logits = logits.clamp_min(-1e4)
+    m = logits.cummax(dim=2).values.detach()
+    gate = torch.cat([torch.zeros_like(m[:, :, :1]), m[:, :, :-1] - m[:, :, 1:]], dim=2)
+    normaliser = torch.exp(torch.logcumsumexp(logits, dim=2) - m)
+    return p_latent / normaliser, torch.exp(logits - m), gate
+
+
+def causal_latte_fla(p_latent: torch.Tensor, logits: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """`latte_as_gla` through fla's chunked GLA kernel (scale 1); [B, H, N, *] in and out."""
+    from fla.ops.gla import chunk_gla
+
+    query, key, gate = latte_as_gla(p_latent, logits)
+    out, _ = chunk_gla(*(t.transpose(1, 2) for t in (query, key, v, gate)), scale=1.0)
+    return out.transpose(1, 2).to(v.dtype)
 
 
 def causal_latte(p_latent: torch.Tensor, logits: torch.Tensor, v: torch.Tensor, chunk_size: int) -> torch.Tensor:
