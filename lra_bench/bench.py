@@ -70,6 +70,8 @@ def measure(name: str, length: int, mode: str, settings: BenchSettings, build=No
     result = {"attention": name, "length": length, "mode": mode, "status": "ok", "ms": None, "peak_bytes": None}
     if build is None and settings.causal and not get_attention_class(name).supports_causal:
         return {**result, "status": "skipped (no causal form)"}
+    if build is None and not settings.causal and not get_attention_class(name).supports_noncausal:
+        return {**result, "status": "skipped (causal only)"}
     device = torch.device(settings.device)
     try:
         torch.manual_seed(0)

@@ -181,11 +181,13 @@ def sweep_overrides(args: list[str]) -> list[list[str]]:
     given = {a.split("=", 1)[0].lstrip("+~") for a in user if "=" in a}
 
     def attention_grid(selection) -> list[str]:
-        """`all`, `causal` (variants with a causal form) or an explicit list, as one grid override."""
+        """`all` (variants with a non-causal form: the LRA tasks), `causal` (those with a causal form) or an
+        explicit list, as one grid override."""
         if "attention" in given:
             return []
         if selection in ("all", "causal"):
-            names = [n for n in list_attentions() if selection == "all" or get_attention_class(n).supports_causal]
+            flag = "supports_noncausal" if selection == "all" else "supports_causal"
+            names = [n for n in list_attentions() if getattr(get_attention_class(n), flag)]
         else:
             names = list(selection)
         return ["attention=" + ",".join(names)]

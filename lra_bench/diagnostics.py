@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from .attention import attention_schema, build_attention  # noqa: E402
+from .attention import attention_schema, build_attention, get_attention_class  # noqa: E402
 
 METRICS = ["entropy_mean", "entropy_std", "concentration", "spectral_gap", "log_variance", "top5_mass",
            "negative_mass"]
@@ -81,9 +81,10 @@ def diagnose_model(model: torch.nn.Module, tokens: torch.Tensor) -> tuple[pd.Dat
 
 
 def gaussian_metrics(names: list[str], lengths=(16, 32, 64, 128, 256), dim_head: int = 64, seed: int = 0):
-    """Each attention alone at initialisation on N(0, 1) queries and keys (the LLN paper's setting)."""
+    """Each attention alone at initialisation on N(0, 1) queries and keys (the LLN paper's setting), in its
+    non-causal form (a causal-only variant is left out)."""
     rows = []
-    for name in names:
+    for name in (n for n in names if get_attention_class(n).supports_noncausal):
         torch.manual_seed(seed)
         module = build_attention(attention_schema(name)(name=name), dim_head=dim_head, num_heads=1, causal=False,
                                  max_len=max(lengths)).double()
@@ -155,6 +156,9 @@ def main(args: list[str]) -> int:
     names = list_attentions() if opts.attentions == "all" else opts.attentions.split(",")
     check_overrides([*overrides, f"attention={names[0]}"])
     first = validate_run_config(_compose([*overrides, f"attention={names[0]}"]))
+    if opts.attentions == "all":  # the variants with this task's form
+        form = "supports_causal" if first.model.causal else "supports_noncausal"
+        names = [n for n in names if getattr(get_attention_class(n), form)]
     rows, maps = [], {}
     for name in names:
         run = validate_run_config(_compose([*overrides, f"attention={name}"]))

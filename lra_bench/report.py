@@ -91,11 +91,15 @@ def leaderboard(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     display = summary.assign(cell=summary.apply(_cell, axis=1)).pivot(index="attention", columns="task",
                                                                       values="cell").reindex(columns=tasks)
     display["avg"] = numeric["avg"].map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
-    for task in tasks:  # a causal task has no cell for a variant without a causal form: say so
-        if frame[frame.task == task].causal.any():
-            for attention in display.index[display[task].isna()]:
-                if attention in list_attentions() and not get_attention_class(attention).supports_causal:
+    for task in tasks:  # a task has no cell for a variant without that form: say so
+        causal = frame[frame.task == task].causal.any()
+        for attention in display.index[display[task].isna()]:
+            if attention in list_attentions():
+                cls = get_attention_class(attention)
+                if causal and not cls.supports_causal:
                     display.loc[attention, task] = "n/a (no causal form)"
+                elif not causal and not cls.supports_noncausal:
+                    display.loc[attention, task] = "n/a (causal only)"
     display["params"] = _params(frame).reindex(display.index).fillna("")
     chance = frame.groupby("task").chance_accuracy.max().reindex(tasks)
     display.loc["chance"] = [*(f"{v:.2f}" if pd.notna(v) else "" for v in chance), "", ""]

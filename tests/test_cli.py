@@ -13,7 +13,7 @@ def _error_line(capsys):
 
 
 @pytest.mark.parametrize("override, expected", [
-    ("attention=softmaxx", "attention=softmaxx: unknown attention; available: combiner, combiner_axial, cosformer"),
+    ("attention=softmaxx", "attention=softmaxx: unknown attention; available: combiner, combiner_axial, combiner_mixture"),
     ("task=listopz", "task=listopz: unknown task; available: image, listops, listops_small, pathfinder, "
                      "pathfinder_small, pathx, recall_small, retrieval, text (did you mean 'listops'?)"),
     ("model=huge", "model=huge: unknown model; available:"),
@@ -64,13 +64,13 @@ def test_unknown_command_and_sweep_preset(capsys):
 
 
 def test_sweep_grid_covers_every_registered_attention_and_user_overrides_win():
-    from lra_bench.attention import list_attentions
-
-    from lra_bench.attention import get_attention_class
+    from lra_bench.attention import get_attention_class, list_attentions
 
     runs = sweep_overrides([])
     assert [run[0] for run in runs] == ["task=listops_small", "task=pathfinder_small", "task=recall_small"]
-    assert all(f"attention={','.join(list_attentions())}" in run for run in runs[:2])
+    noncausal = [n for n in list_attentions() if get_attention_class(n).supports_noncausal]
+    assert all(f"attention={','.join(noncausal)}" in run for run in runs[:2])
+    assert "combiner_mixture" not in ",".join(runs[0]) and "combiner_mixture" in ",".join(runs[2])
     causal = [n for n in list_attentions() if get_attention_class(n).supports_causal]
     assert f"attention={','.join(causal)}" in runs[2] and "model=small_causal" in runs[2]
     assert "linformer" not in ",".join(runs[2]) and not any(o.startswith("attentions=") for o in runs[2])

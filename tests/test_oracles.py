@@ -308,6 +308,59 @@ def test_oracle_combiner_axial_reduces_to_softmax(causal, row_length, summary):
     torch.testing.assert_close(real(out, mask), real(softmax_oracle(q, k, v, mask, causal), mask), atol=ATOL, rtol=0)
 
 
+def combiner_mixture_dense(q, k, mask, m):
+    """p(j|i) of causal Combiner-Mixture entry by entry (the JAX `_AxialMixtureAtt` terms): own column
+    above and own row up to i direct; column j != u over the rows above, and each earlier row left and
+    right of u, as max-pooled summaries."""
+    N, scale = q.shape[2], 1 / math.sqrt(q.shape[-1])
+    A = torch.zeros(B, H, N, N, dtype=q.dtype)
+    for b in range(B):
+        for h in range(H):
+            def pos(t, c):
+                return [t * m + c] if c < m and t * m + c < N and mask[b, t * m + c] else []
+
+            def summary(span):
+                return (q[b, h, i] @ k[b, h, span].amax(0) * scale, span,
+                        [q[b, h, span].amax(0) @ k[b, h, j] * scale for j in span])
+
+            for i in range(N):
+                s, u = divmod(i, m)
+                direct = [j for t in range(s) for j in pos(t, u)] + [j for c in range(u + 1) for j in pos(s, c)]
+                spans = [[j for t in range(s) for j in pos(t, c)] for c in range(m) if c != u]
+                spans += [[j for c in range(u) for j in pos(t, c)] for t in range(s)]
+                spans += [[j for c in range(u + 1, m) for j in pos(t, c)] for t in range(s)]
+                add_joint_softmax(A, (b, h, i), direct, [q[b, h, i] @ k[b, h, j] * scale for j in direct],
+                                  [summary(span) for span in spans if span])
+    return A
+
+
+@pytest.mark.parametrize("row_length", [4, 5])
+def test_oracle_combiner_mixture_dense_factorisation(row_length):
+    q, k, v = qkv(N=13)
+    mask = mask_of([13, 9], 13)
+    A = combiner_mixture_dense(q, k, mask, row_length)
+    rows = A.sum(-1)[:, :, :9]
+    torch.testing.assert_close(rows, torch.ones_like(rows), atol=ATOL, rtol=0)
+    on_support = support(mask, 13, True).expand_as(A)
+    assert (A[~on_support] == 0).all() and (A[0][on_support[0]] > 0).all()  # full causal attention
+    out = build("combiner_mixture", True, row_length=row_length)(q, k, v, mask)
+    torch.testing.assert_close(real(out, mask), real(A @ v, mask), atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("row_length", [1, 23])
+def test_oracle_combiner_mixture_reduces_to_causal_softmax(row_length):
+    """Rows of one token: the own column is every earlier token; one row: the own row is."""
+    q, k, v = qkv()
+    mask = mask_of([23, 14], 23)
+    out = build("combiner_mixture", True, row_length=row_length)(q, k, v, mask)
+    torch.testing.assert_close(real(out, mask), real(softmax_oracle(q, k, v, mask, True), mask), atol=ATOL, rtol=0)
+
+
+def test_combiner_mixture_has_no_non_causal_form():
+    with pytest.raises(ConfigError, match="attention=combiner_mixture: has only a causal form; set model.causal=true"):
+        build("combiner_mixture", False)
+
+
 # -- Element-wise Attention -----------------------------------------------------------------------
 
 def ea_explicit(q, k, v, causal, order, tau=2.0, exact=False):

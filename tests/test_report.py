@@ -99,3 +99,7 @@ def test_causal_task_says_why_a_non_causal_variant_has_no_cell(tmp_path):
     markdown, _ = write_report(store, tmp_path)
     row = next(line for line in markdown.splitlines() if line.startswith("| linformer"))
     assert "n/a (no causal form)" in row
+    write_record(store, dict(_record("combiner_mixture", "recall", 0, 0.3), config={"model": {"causal": True}}))
+    markdown, _ = write_report(store, tmp_path)
+    row = next(line for line in markdown.splitlines() if line.startswith("| combiner_mixture"))
+    assert "n/a (causal only)" in row  # listops is non-causal; the variant has no such form

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from fixtures import write_aan_like, write_cifar_like, write_imdb_like
-from lra_bench.attention import attention_schema, list_attentions
+from lra_bench.attention import attention_schema, get_attention_class, list_attentions
 from lra_bench.config import ModelConfig, TrainerConfig
 from lra_bench.data import load_task, task_schema
 from lra_bench.model import Classifier
@@ -41,7 +41,9 @@ def task_data(tmp_path_factory):
 def test_smoke_every_attention_on_every_task(task_data, task, attention, tmp_path):
     config, data = task_data[task]
     torch.manual_seed(0)
-    model = Classifier(ModelConfig(name="tiny", dim=16, depth=1, num_heads=2, mlp_dim=16, dropout=0.0),
+    causal_only = not get_attention_class(attention).supports_noncausal  # run as a causal encoder
+    model = Classifier(ModelConfig(name="tiny", dim=16, depth=1, num_heads=2, mlp_dim=16, dropout=0.0,
+                                   causal=causal_only),
                        attention_schema(attention)(name=attention), data.vocab_size, config.max_len,
                        data.num_classes, two_tower=getattr(config, "two_tower", False))
     trainer = Trainer(model, data, TrainerConfig(max_steps=2, batch_size=4, eval_every=2, eval_max_batches=1,

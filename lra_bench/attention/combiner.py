@@ -9,10 +9,8 @@ One joint softmax over [direct logits; region logits] (Eq. 9), no log-size corre
 the within-block softmax use real tokens only; a block with no real token is no region.
 `block_size: 0` means ceil(sqrt(max_len)): the spec's ceil(sqrt(N)) for LRA's fixed length N = max_len,
 and independent of how a batch was padded (a block size from the padded length would not be). `own_block_summary` also lets a non-causal query see its own
-block's summary (the TF code does, the paper does not). Axial: `combiner_axial`.
-Mixture is not built: the JAX code's `_AxialMixtureAtt` is causal only, and the TF non-causal
-`axial_mixture_bidir` counts a query's own token in both its row and column terms (its TODO) and
-pools with a cumulative sum where the spec asks for JAX's cumulative max.
+block's summary (the TF code does, the paper does not). Axial: `combiner_axial`; Mixture:
+`combiner_mixture` (causal only, as the authors' JAX code).
 """
 
 import math
