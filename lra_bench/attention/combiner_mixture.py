@@ -27,15 +27,16 @@ NEG = float("-inf")
 
 def _span_summaries(q, k, v, real, dim, reverse):
     """For each position p along `dim`: key = max of k over the span [0..p] (or [p..end] when `reverse`),
-    value = softmax attention over that span with the span's max-pooled query; plus whether the span
-    holds a real token. q, k, v: [B, H, n, m, D] (rows, columns); real: [B, 1, n, m]."""
+    value = softmax attention over that span with the span's max-pooled query; plus the number of real
+    tokens in the span (a count, not a bool: inductor's CPU code generator fails on shifted bool masks).
+    q, k, v: [B, H, n, m, D] (rows, columns); real: [B, 1, n, m]."""
     if reverse:
         q, k, v, real = (t.flip(dim) for t in (q, k, v, real))
     fill = ~real[..., None]
     q_pool = q.masked_fill(fill, NEG).cummax(dim=dim).values
     k_pool = k.masked_fill(fill, NEG).cummax(dim=dim).values
-    nonempty = real.to(torch.int32).cumsum(dim=dim) > 0  # real [B, 1, n, m] shares dims 2 and 3 with q
-    q_pool, k_pool = (t.masked_fill(~nonempty[..., None], 0.0) for t in (q_pool, k_pool))
+    count = real.to(q.dtype).cumsum(dim=dim)  # real [B, 1, n, m] shares dims 2 and 3 with q
+    q_pool, k_pool = (t.masked_fill(count[..., None] == 0, 0.0) for t in (q_pool, k_pool))
     if dim == 2:  # spans down a column: query (r, c) against keys (t, c), t <= r
         logits = torch.einsum("bhrcd,bhtcd->bhcrt", q_pool, k)
         size = q.shape[2]
@@ -47,8 +48,8 @@ def _span_summaries(q, k, v, real, dim, reverse):
         ok = torch.ones(size, size, dtype=torch.bool, device=q.device).tril() & real[:, :, :, None, :]
         values = torch.einsum("bhrcj,bhrjd->bhrcd", _softmax(logits, ok, q.shape[-1]), v)
     if reverse:
-        k_pool, values, nonempty = (t.flip(dim) for t in (k_pool, values, nonempty))
-    return k_pool, values, nonempty
+        k_pool, values, count = (t.flip(dim) for t in (k_pool, values, count))
+    return k_pool, values, count
 
 
 def _softmax(logits, ok, dim_head):
@@ -95,15 +96,15 @@ class CombinerMixtureAttention(Attention):
         # other columns, summarised over the rows above: spans rows [0..s-1] of column j
         k_col, v_col, has_col = (_shift(t, 2, 1) for t in _span_summaries(qr, kr, vr, real_r, 2, reverse=False))
         above = torch.einsum("bhsud,bhsjd->bhsuj", qr, k_col) * scale
-        above_ok = (cols[None, :] != cols[:, None]) & has_col[:, :, :, None, :]
+        above_ok = (cols[None, :] != cols[:, None]) & (has_col > 0)[:, :, :, None, :]
 
         # earlier rows, summarised left of the query's column (columns [0..u-1]) and right of it ([u+1..])
         k_left, v_left, has_left = (_shift(t, 3, 1) for t in _span_summaries(qr, kr, vr, real_r, 3, reverse=False))
         k_right, v_right, has_right = (_shift(t, 3, -1) for t in _span_summaries(qr, kr, vr, real_r, 3, reverse=True))
         left = torch.einsum("bhsud,bhtud->bhsut", qr, k_left) * scale
         right = torch.einsum("bhsud,bhtud->bhsut", qr, k_right) * scale
-        left_ok = earlier_row[:, None, :] & has_left.permute(0, 1, 3, 2)[:, :, None, :, :]
-        right_ok = earlier_row[:, None, :] & has_right.permute(0, 1, 3, 2)[:, :, None, :, :]
+        left_ok = earlier_row[:, None, :] & (has_left > 0).permute(0, 1, 3, 2)[:, :, None, :, :]
+        right_ok = earlier_row[:, None, :] & (has_right > 0).permute(0, 1, 3, 2)[:, :, None, :, :]
 
         parts = [(col, col_ok), (row, row_ok), (above, above_ok), (left, left_ok), (right, right_ok)]
         logits = torch.cat([x.masked_fill(~ok, NEG) for x, ok in parts], dim=-1)
