@@ -52,7 +52,7 @@ def test_prefetch_off_gives_the_same_curve(tmp_path):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("name", ["linear", "cosformer", "lln"])
+@pytest.mark.parametrize("name", ["linear", "cosformer", "lln", "latte"])  # latte: through chunk_gla
 def test_fla_causal_path_matches_the_chunked_reference(name, monkeypatch):
     if not torch.cuda.is_available():
         pytest.skip("needs CUDA")

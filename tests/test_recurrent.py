@@ -96,18 +96,3 @@ def test_latte_as_gated_linear_attention_equals_the_causal_scan(magnitude):
     query, key, gate = latte_as_gla(p_latent, logits)
     assert (gate <= 0).all() and (key <= 1).all() and (query <= 1 + 1e-12).all()  # bounded: bf16-safe
     torch.testing.assert_close(gla_recurrence(query, key, v, gate), expected, atol=1e-9, rtol=0)
-
-
-@pytest.mark.gpu
-def test_latte_fla_path_matches_the_chunked_reference(monkeypatch):
-    if not torch.cuda.is_available():
-        pytest.skip("needs CUDA")
-    pytest.importorskip("fla")
-    torch.manual_seed(0)
-    module = build_attention(attention_schema("latte")(name="latte"), dim_head=64, num_heads=4, causal=True,
-                             max_len=2048).cuda()
-    q, k, v = (torch.randn(2, 4, 1000, 64, device="cuda") for _ in range(3))
-    fast = module(q, k, v, None)
-    monkeypatch.setenv("LRA_BENCH_FLA", "0")
-    reference = module(q, k, v, None)
-    assert ((fast - reference).abs().max() / reference.abs().max()).item() < 1e-3

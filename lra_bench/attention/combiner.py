@@ -17,7 +17,7 @@ import math
 
 import torch
 
-from .masking import pad_to_multiple
+from .masking import to_rows
 from .registry import Attention, register_attention
 
 
@@ -32,11 +32,8 @@ class CombinerAttention(Attention):
         B, H, N, D = q.shape
         s = self.block_size or math.ceil(math.sqrt(self.max_len))
         scale = D**-0.5
-        real = torch.ones(B, N, dtype=torch.bool, device=q.device) if key_padding_mask is None else key_padding_mask
-        qb, kb = (pad_to_multiple(t, s).view(B, H, -1, s, D) for t in (q, k))
-        vb = pad_to_multiple(v, s).view(B, H, -1, s, v.shape[-1])
+        qb, kb, vb, real_b = to_rows(q, k, v, key_padding_mask, s)  # blocks [B, H, nb, s, *], real [B, 1, nb, s]
         nb = qb.shape[2]
-        real_b = pad_to_multiple(real[:, None, :, None].to(q.dtype), s).view(B, 1, nb, s) > 0  # [B, 1, nb, s]
         neg = torch.finfo(q.dtype).min
         # region summaries (max-pool over real tokens; empty blocks get zeros and are masked out)
         real_e = real_b[..., None]

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .masking import pad_to_multiple
+from .masking import to_rows
 from .registry import Attention, register_attention
 
 ROW_SUMMARIES = ("proj", "none")
@@ -62,13 +62,9 @@ class CombinerAxialAttention(Attention):
     def _weights(self, q, k, v, key_padding_mask):
         """Direct probabilities [B, H, n, m, m], region probabilities [B, H, n, m, n] (one joint softmax),
         within-row softmax p_row [B, H, n, m, m], row summaries u [B, H, n, m, dv] and rows of v."""
-        B, H, N, D = q.shape
-        m = self.row_length or math.ceil(math.sqrt(self.max_len))
-        real = torch.ones(B, N, dtype=torch.bool, device=q.device) if key_padding_mask is None else key_padding_mask
-        qr, kr = (pad_to_multiple(t, m).view(B, H, -1, m, D) for t in (q, k))
-        vr = pad_to_multiple(v, m).view(B, H, -1, m, v.shape[-1])
+        D, m = q.shape[-1], self.row_length or math.ceil(math.sqrt(self.max_len))
+        qr, kr, vr, real_r = to_rows(q, k, v, key_padding_mask, m)
         n = qr.shape[2]
-        real_r = pad_to_multiple(real[:, None, :, None].to(q.dtype), m).view(B, 1, n, m) > 0  # [B, 1, n, m]
         # within-row logits: query (s, c) against every key of row s; they are also the direct logits
         inner = torch.einsum("bhscd,bhsjd->bhscj", qr, kr) * D**-0.5  # [B, H, n, m, m]
         key_ok = real_r[:, :, :, None, :]

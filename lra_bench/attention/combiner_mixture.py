@@ -19,7 +19,7 @@ import math
 
 import torch
 
-from .masking import pad_to_multiple
+from .masking import to_rows
 from .registry import Attention, register_attention
 
 NEG = float("-inf")
@@ -78,11 +78,8 @@ class CombinerMixtureAttention(Attention):
     def forward(self, q, k, v, key_padding_mask=None):
         B, H, N, D = q.shape
         m = self.row_length or math.ceil(math.sqrt(self.max_len))
-        real = torch.ones(B, N, dtype=torch.bool, device=q.device) if key_padding_mask is None else key_padding_mask
-        qr, kr = (pad_to_multiple(t, m).view(B, H, -1, m, D) for t in (q, k))
-        vr = pad_to_multiple(v, m).view(B, H, -1, m, v.shape[-1])
+        qr, kr, vr, real_r = to_rows(q, k, v, key_padding_mask, m)
         n = qr.shape[2]
-        real_r = pad_to_multiple(real[:, None, :, None].to(q.dtype), m).view(B, 1, n, m) > 0
         rows, cols = torch.arange(n, device=q.device), torch.arange(m, device=q.device)
         earlier_row = rows[None, :] < rows[:, None]  # [s, t]: t < s
         scale = D**-0.5

@@ -27,3 +27,13 @@ def pad_to_multiple(x: torch.Tensor, multiple: int, dim: int = 2) -> torch.Tenso
     shape = list(x.shape)
     shape[dim] = pad
     return torch.cat([x, x.new_zeros(shape)], dim=dim)
+
+
+def to_rows(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_padding_mask: torch.Tensor | None, m: int):
+    """q, k, v [B, H, N, *] as rows (blocks) of m consecutive tokens [B, H, n, m, *], zero-filled at the
+    end, and which positions are real tokens [B, 1, n, m] (padding and the fill are not)."""
+    B, H, N, _ = q.shape
+    real = torch.ones(B, N, dtype=torch.bool, device=q.device) if key_padding_mask is None else key_padding_mask
+    qr, kr, vr = (pad_to_multiple(t, m).view(B, H, -1, m, t.shape[-1]) for t in (q, k, v))
+    real_r = pad_to_multiple(real[:, None, :, None].to(q.dtype), m).view(B, 1, -1, m) > 0
+    return qr, kr, vr, real_r
