@@ -68,10 +68,8 @@ def measure(name: str, length: int, mode: str, settings: BenchSettings, build=No
     """Median milliseconds and peak bytes of one train or infer step, or status OOM / skipped.
     `build(name, settings, max_len)` makes the layer (default: the registered variant)."""
     result = {"attention": name, "length": length, "mode": mode, "status": "ok", "ms": None, "peak_bytes": None}
-    if build is None and settings.causal and not get_attention_class(name).supports_causal:
-        return {**result, "status": "skipped (no causal form)"}
-    if build is None and not settings.causal and not get_attention_class(name).supports_noncausal:
-        return {**result, "status": "skipped (causal only)"}
+    if build is None and not get_attention_class(name).has_form(settings.causal):
+        return {**result, "status": "skipped (no causal form)" if settings.causal else "skipped (causal only)"}
     device = torch.device(settings.device)
     try:
         torch.manual_seed(0)

@@ -186,8 +186,7 @@ def sweep_overrides(args: list[str]) -> list[list[str]]:
         if "attention" in given:
             return []
         if selection in ("all", "causal"):
-            flag = "supports_noncausal" if selection == "all" else "supports_causal"
-            names = [n for n in list_attentions() if getattr(get_attention_class(n), flag)]
+            names = [n for n in list_attentions() if get_attention_class(n).has_form(causal=selection == "causal")]
         else:
             names = list(selection)
         return ["attention=" + ",".join(names)]

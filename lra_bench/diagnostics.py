@@ -84,7 +84,7 @@ def gaussian_metrics(names: list[str], lengths=(16, 32, 64, 128, 256), dim_head:
     """Each attention alone at initialisation on N(0, 1) queries and keys (the LLN paper's setting), in its
     non-causal form (a causal-only variant is left out)."""
     rows = []
-    for name in (n for n in names if get_attention_class(n).supports_noncausal):
+    for name in (n for n in names if get_attention_class(n).has_form(causal=False)):
         torch.manual_seed(seed)
         module = build_attention(attention_schema(name)(name=name), dim_head=dim_head, num_heads=1, causal=False,
                                  max_len=max(lengths)).double()
@@ -157,8 +157,7 @@ def main(args: list[str]) -> int:
     check_overrides([*overrides, f"attention={names[0]}"])
     first = validate_run_config(_compose([*overrides, f"attention={names[0]}"]))
     if opts.attentions == "all":  # the variants with this task's form
-        form = "supports_causal" if first.model.causal else "supports_noncausal"
-        names = [n for n in names if getattr(get_attention_class(n), form)]
+        names = [n for n in names if get_attention_class(n).has_form(first.model.causal)]
     rows, maps = [], {}
     for name in names:
         run = validate_run_config(_compose([*overrides, f"attention={name}"]))

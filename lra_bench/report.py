@@ -94,12 +94,8 @@ def leaderboard(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     for task in tasks:  # a task has no cell for a variant without that form: say so
         causal = frame[frame.task == task].causal.any()
         for attention in display.index[display[task].isna()]:
-            if attention in list_attentions():
-                cls = get_attention_class(attention)
-                if causal and not cls.supports_causal:
-                    display.loc[attention, task] = "n/a (no causal form)"
-                elif not causal and not cls.supports_noncausal:
-                    display.loc[attention, task] = "n/a (causal only)"
+            if attention in list_attentions() and not get_attention_class(attention).has_form(causal):
+                display.loc[attention, task] = "n/a (no causal form)" if causal else "n/a (causal only)"
     display["params"] = _params(frame).reindex(display.index).fillna("")
     chance = frame.groupby("task").chance_accuracy.max().reindex(tasks)
     display.loc["chance"] = [*(f"{v:.2f}" if pd.notna(v) else "" for v in chance), "", ""]

@@ -58,7 +58,7 @@ def measure_all(names: list[str], settings, progress=print) -> list[dict]:
 
     rows = []
     causal_settings = replace(settings, causal=True)
-    causal_names = [n for n in names if get_attention_class(n).supports_causal]
+    causal_names = [n for n in names if get_attention_class(n).has_form(causal=True)]
     plan = [(n, settings, "non-causal") for n in names] + [(n, causal_settings, "causal") for n in causal_names]
     plan.append((FLA_REFERENCE, causal_settings, "causal"))
     for name, run_settings, form in plan:

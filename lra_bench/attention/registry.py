@@ -52,6 +52,11 @@ class Attention(nn.Module):
     statistics_see_future: bool = False
     supports_step: bool = False
 
+    @classmethod
+    def has_form(cls, causal: bool) -> bool:
+        """Whether the variant has the causal (or the non-causal) form."""
+        return cls.supports_causal if causal else cls.supports_noncausal
+
     def __init__(self, dim_head: int, num_heads: int, causal: bool = False, max_len: int = 4096):
         super().__init__()
         self.dim_head, self.num_heads, self.causal, self.max_len = dim_head, num_heads, causal, max_len
@@ -142,9 +147,8 @@ def attention_schema(name: str) -> type:
 def build_attention(config, *, dim_head: int, num_heads: int, causal: bool, max_len: int) -> Attention:
     """Instantiate the variant named by a validated attention config."""
     cls = get_attention_class(config.name)
-    if causal and not cls.supports_causal:
-        raise ConfigError(f"attention={config.name}: has no causal form; set model.causal=false")
-    if not causal and not cls.supports_noncausal:
-        raise ConfigError(f"attention={config.name}: has only a causal form; set model.causal=true")
+    if not cls.has_form(causal):
+        raise ConfigError(f"attention={config.name}: has no causal form; set model.causal=false" if causal else
+                          f"attention={config.name}: has only a causal form; set model.causal=true")
     hyper = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name != "name"}
     return cls(dim_head=dim_head, num_heads=num_heads, causal=causal, max_len=max_len, **hyper)
