@@ -155,7 +155,7 @@ def measure_model_step(task: str, name: str, steps: int, warmup: int, batch: int
     from .cli import _compose
     from .data import Split, TaskData
     from .model import Classifier
-    from .train import Prefetcher, Trainer, training_indices
+    from .train import Trainer, training_indices
 
     run = validate_run_config(_compose([f"experiment=lra/{task}", f"attention={name}"]))
     max_len = length or run.task.max_len
@@ -174,10 +174,7 @@ def measure_model_step(task: str, name: str, steps: int, warmup: int, batch: int
         model = Classifier(run.model, run.attention, data.vocab_size, max_len, data.num_classes, two_tower=two_tower)
         with tempfile.TemporaryDirectory() as checkpoints:
             trainer = Trainer(model, data, run.trainer, seed=0, checkpoint_dir=checkpoints)
-            loader = Prefetcher(split, training_indices(len(split), batch, 0), slice(0, batch),
-                                pin=trainer.device.type == "cuda",
-                                enabled=trainer.device.type == "cuda" if run.trainer.prefetch is None
-                                else run.trainer.prefetch)
+            loader = trainer.loader(split, training_indices(len(split), batch, 0), slice(0, batch))
             try:
                 for _ in range(warmup):
                     trainer.train_step(*loader.next())

@@ -228,6 +228,13 @@ class Trainer:
             raise ValueError(f"trainer.batch_size={config.batch_size} must be divisible by {self.parallel.world} "
                              "processes")
 
+    def loader(self, split: Split, indices, rank_slice: slice) -> Prefetcher:
+        """The training input pipeline: pinned, background-prefetched batches on CUDA (`trainer.prefetch`
+        overrides), in-loop batching on a CPU."""
+        on_gpu = self.device.type == "cuda"
+        return Prefetcher(split, indices, rank_slice, pin=on_gpu,
+                          enabled=on_gpu if self.config.prefetch is None else self.config.prefetch)
+
     def evaluate(self, split: Split) -> dict:
         """Accuracy, loss and throughput over a split (or its first `eval_max_batches` batches)."""
         self.model.eval()
@@ -276,9 +283,7 @@ class Trainer:
         for _ in range(resumed_from):  # data position: redraw, do not load, the batches already used
             next(stream)
         per_rank = cfg.batch_size // world
-        on_gpu = self.device.type == "cuda"
-        loader = Prefetcher(self.data.train, stream, slice(rank * per_rank, (rank + 1) * per_rank),
-                            pin=on_gpu, enabled=on_gpu if cfg.prefetch is None else cfg.prefetch)
+        loader = self.loader(self.data.train, stream, slice(rank * per_rank, (rank + 1) * per_rank))
         checkpoint_every = cfg.checkpoint_every or cfg.eval_every
         self.model.train()
         bar = tqdm(range(resumed_from + 1, cfg.max_steps + 1), disable=None if cfg.progress and rank == 0 else True,
