@@ -35,16 +35,15 @@ class CosFormerAttention(Attention):
             m = torch.full((B,), N, device=q.device, dtype=q.dtype)
         else:
             m = real_lengths(key_padding_mask, B, N, q.device).to(q.dtype)
-        angle = (math.pi / 2) * positions[None, :] / m[:, None]  # [B, N]
-        sin, cos = angle.sin()[:, None, :, None], angle.cos()[:, None, :, None]
-        q, k = torch.relu(q), torch.relu(k)
-        f = torch.cat([q * sin, q * cos], dim=-1)
-        g = torch.cat([k * sin, k * cos], dim=-1)
-        return linear_attention(f, g, v, key_padding_mask, self.causal, eps=self.eps, eps_mode="clamp",
-                                chunk_size=self.chunk_size)
+        fraction = (positions[None, :] / m[:, None])[:, None, :, None]  # i / M, [B, 1, N, 1]
+        return linear_attention(self._features(q, fraction), self._features(k, fraction), v, key_padding_mask,
+                                self.causal, eps=self.eps, eps_mode="clamp", chunk_size=self.chunk_size)
 
-    def _feature(self, x, position, m):
-        angle = torch.as_tensor((math.pi / 2) * position / m, dtype=x.dtype, device=x.device)
+    @staticmethod
+    def _features(x, fraction):
+        """[relu(x) sin a, relu(x) cos a] with a = pi/2 * i / M (`fraction` = i / M): the cos(a_i - a_j)
+        re-weighting made linear (feature size 2d)."""
+        angle = torch.as_tensor((math.pi / 2) * fraction, dtype=x.dtype, device=x.device)
         x = torch.relu(x)
         return torch.cat([x * torch.sin(angle), x * torch.cos(angle)], dim=-1)
 
@@ -56,11 +55,12 @@ class CosFormerAttention(Attention):
     def prefill(self, q, k, v, calibration=None):
         m = calibration[0].shape[2] if calibration is not None else self.max_len
         position = torch.arange(1, q.shape[2] + 1, device=q.device, dtype=q.dtype)[:, None]
-        state = kernel_prefill(self._feature(q, position, m), self._feature(k, position, m), v)
+        state = kernel_prefill(self._features(q, position / m), self._features(k, position / m), v)
         return {**state, "position": q.shape[2], "m": m}
 
     def step(self, state, q, k, v):
         position = state["position"] + 1
-        out, state = kernel_step(state, self._feature(q, position, state["m"]), self._feature(k, position, state["m"]),
-                                 v, eps=self.eps, eps_mode="clamp")
+        fraction = position / state["m"]
+        out, state = kernel_step(state, self._features(q, fraction), self._features(k, fraction), v, eps=self.eps,
+                                 eps_mode="clamp")
         return out, {**state, "position": position}

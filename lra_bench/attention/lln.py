@@ -22,7 +22,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .linear_core import kernel_prefill, kernel_state, kernel_step, linear_attention
-from .masking import expand_mask, pad_to_multiple
+from .masking import expand_mask, to_rows
 from .registry import Attention, register_attention
 
 FIT_A = 0.14855178144710912
@@ -113,12 +113,9 @@ class LLNAttention(Attention):
 
 def block_diagonal_softmax(q, k, v, key_padding_mask, block: int, causal: bool):
     """Softmax with 1/sqrt(d) inside blocks of `block` consecutive tokens (causal: j <= i in a block)."""
-    B, H, N, D = q.shape
-    qb, kb = (pad_to_multiple(t, block).view(B, H, -1, block, D) for t in (q, k))
-    vb = pad_to_multiple(v, block).view(B, H, -1, block, v.shape[-1])
-    real = torch.ones(B, N, dtype=torch.bool, device=q.device) if key_padding_mask is None else key_padding_mask
-    real = pad_to_multiple(real[:, None, :, None].float(), block).view(B, 1, -1, 1, block) > 0  # keys
-    allowed = real.expand(B, 1, qb.shape[2], block, block)
+    B, H, N, _ = q.shape
+    qb, kb, vb, real = to_rows(q, k, v, key_padding_mask, block)
+    allowed = real[:, :, :, None, :].expand(B, 1, qb.shape[2], block, block)  # real keys
     if causal:
         allowed = allowed & torch.ones(block, block, dtype=torch.bool, device=q.device).tril()
     # a query whose block has no real key (padding only) attends to itself, to stay finite

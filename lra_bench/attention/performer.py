@@ -38,9 +38,13 @@ class PerformerAttention(Attention):
         x = x * x.shape[-1] ** -0.25
         return x @ self.w.to(x.dtype).T - (x * x).sum(-1, keepdim=True) / 2
 
+    def _query_features(self, q):
+        """exp of the query logits, shifted per row (the shift cancels in the ratio)."""
+        lq = self._logits(q)
+        return torch.exp(lq - lq.amax(dim=-1, keepdim=True).detach())
+
     def forward(self, q, k, v, key_padding_mask=None):
-        lq, lk = self._logits(q), self._logits(k)
-        f = torch.exp(lq - lq.amax(dim=-1, keepdim=True).detach())
+        f, lk = self._query_features(q), self._logits(k)
         if key_padding_mask is not None:
             lk = lk.masked_fill(~key_padding_mask[:, None, :, None], float("-inf"))
         if not self.causal:  # one shift over all real keys cancels in the ratio
@@ -49,8 +53,7 @@ class PerformerAttention(Attention):
         return linear_attention(f, g, v, key_padding_mask, self.causal, eps=self.eps, chunk_size=self.chunk_size)
 
     def _causal_features(self, q, k):
-        lq = self._logits(q)
-        return torch.exp(lq - lq.amax(dim=-1, keepdim=True).detach()), torch.exp(self._logits(k))
+        return self._query_features(q), torch.exp(self._logits(k))
 
     def init_state(self, batch, device, dtype, calibration=None):
         return kernel_state(batch, self.num_heads, self.w.shape[0], self.dim_head, device, dtype)
