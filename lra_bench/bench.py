@@ -131,6 +131,12 @@ def add_ratios(rows: list[dict]) -> list[dict]:
     return rows
 
 
+def progress_line(row: dict, before: str = "", after: str = "") -> str:
+    """One measured row as a line of progress: time and memory, or why there are none."""
+    measured = f"{row['ms']:9.2f} ms {row['peak_bytes'] / 2**20:9.1f} MiB" if row["ms"] else row["status"]
+    return f"  {before}{row['attention']:14s} L={row['length']:<6d} {after}{measured}"
+
+
 def run_bench(names: list[str], settings: BenchSettings, store_dir: str | None, progress=print) -> list[dict]:
     rows = []
     for name in names:
@@ -138,8 +144,7 @@ def run_bench(names: list[str], settings: BenchSettings, store_dir: str | None, 
             for mode in ("train", "infer"):
                 row = measure(name, length, mode, settings)
                 rows.append(row)
-                progress(f"  {name:14s} L={length:<6d} {mode:5s} "
-                         + (f"{row['ms']:9.2f} ms {row['peak_bytes'] / 2**20:9.1f} MiB" if row["ms"] else row["status"]))
+                progress(progress_line(row, after=f"{mode:5s} "))
     add_ratios(rows)
     if store_dir:
         write_bench_record(store_dir, rows, settings)

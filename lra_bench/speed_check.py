@@ -54,7 +54,7 @@ def measure_all(names: list[str], settings, progress=print) -> list[dict]:
     """Train-mode rows: every variant non-causal, every causal form and fla's kernel causal."""
     from dataclasses import replace
 
-    from .bench import measure
+    from .bench import measure, progress_line
 
     rows = []
     causal_settings = replace(settings, causal=True)
@@ -72,8 +72,7 @@ def measure_all(names: list[str], settings, progress=print) -> list[dict]:
                 row = measure(name, length, "train", run_settings)
             row["form"] = form
             rows.append(row)
-            progress(f"  {form:10s} {name:14s} L={length:<6d} "
-                     + (f"{row['ms']:9.2f} ms {row['peak_bytes'] / 2**20:9.1f} MiB" if row["ms"] else row["status"]))
+            progress(progress_line(row, before=f"{form:10s} "))
     return rows
 
 
