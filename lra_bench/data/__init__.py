@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, ClassVar
 
 import torch
@@ -32,6 +33,20 @@ class TaskConfig:
     def __post_init__(self):
         if self.source not in self.SOURCES:
             raise ConfigError(f"task.source: expected one of {', '.join(self.SOURCES)}, got '{self.source}'")
+
+
+def release_root(config: TaskConfig, data_dir: str) -> Path:
+    """Where a task's LRA release files are looked for: `task.release_dir`, else tasks/<family>/data/lra_release."""
+    return Path(config.release_dir or Path(data_dir) / config.family / "data" / "lra_release")
+
+
+def find_in_release(root: Path, sub: str | Path, holds: Callable[[Path], bool]) -> Path | None:
+    """The first folder `holds` accepts: `root` itself (task.release_dir named it), `root/sub`, or `sub`
+    inside the unpacked archive's `lra_release/` (one or two levels, as lra_release.gz unpacks)."""
+    for folder in (root, root / sub, root / "lra_release" / sub, root / "lra_release" / "lra_release" / sub):
+        if holds(folder):
+            return folder
+    return None
 
 
 IGNORE_LABEL = -100  # positions without a target in per-token tasks (F.cross_entropy's ignore_index)

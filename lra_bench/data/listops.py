@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..atomic import atomic_write
 from ..errors import DataError
-from . import TaskConfig, TaskData, register_task_family
+from . import TaskConfig, TaskData, find_in_release, register_task_family, release_root
 from .cache import cache_key, cached_splits, open_tokens, save_labels
 
 OPERATORS = ("[MIN", "[MAX", "[MED", "[SM")
@@ -255,11 +255,8 @@ def ensure_generated(config: ListOpsConfig, data_dir: str) -> Path:
 
 def release_folder(config: ListOpsConfig, data_dir: str) -> Path:
     """The release's listops-1000 folder: `task.release_dir` may name it or the unpacked archive root."""
-    root = Path(config.release_dir or Path(data_dir) / "listops" / "data" / "lra_release")
-    for folder in (root, root / "listops-1000", root / "lra_release" / "listops-1000"):
-        if (folder / "basic_train.tsv").is_file():
-            return folder
-    return root
+    root = release_root(config, data_dir)
+    return find_in_release(root, "listops-1000", lambda folder: (folder / "basic_train.tsv").is_file()) or root
 
 
 @register_task_family("listops", ListOpsConfig)

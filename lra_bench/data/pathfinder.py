@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from ..atomic import atomic_write
 from ..errors import ConfigError, DataError
-from . import TaskConfig, TaskData, register_task_family
+from . import TaskConfig, TaskData, find_in_release, register_task_family, release_root
 from .cache import cache_key, cached_splits, open_tokens, save_labels
 from .pathfinder_generator import generate_image, preset
 
@@ -112,13 +112,15 @@ def read_metadata(path: Path) -> list[list[str]]:
 
 def find_level_folder(config: PathfinderConfig, data_dir: str) -> Path:
     """The `<difficulty>` folder of the release; `task.release_dir` may name it or any parent of it."""
-    root = Path(config.release_dir or Path(data_dir) / "pathfinder" / "data" / "lra_release")
+    root = release_root(config, data_dir)
     sub = Path(f"pathfinder{config.resolution}") / config.difficulty
-    candidates = [root, root / config.difficulty, root / sub, root / "lra_release" / sub,
-                  root / "lra_release" / "lra_release" / sub]
-    for folder in candidates:
-        if (folder / "metadata").is_dir():
-            return folder
+
+    def holds(folder):
+        return (folder / "metadata").is_dir()
+
+    folder = find_in_release(root, config.difficulty, holds) or find_in_release(root, sub, holds)
+    if folder is not None:
+        return folder
     raise DataError(f"{root}: no Pathfinder release found (looked for {sub}/metadata/*.npy under it); unpack "
                     "lra_release.gz from gs://long-range-arena/lra_release and set task.release_dir, "
                     "or use task.source=generate")

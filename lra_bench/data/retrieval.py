@@ -19,7 +19,7 @@ from typing import ClassVar
 from tqdm.auto import tqdm
 
 from ..errors import DataError
-from . import TaskConfig, TaskData, register_task_family
+from . import TaskConfig, TaskData, find_in_release, register_task_family, release_root
 from .cache import cache_key, cached_splits, open_tokens, save_labels
 from .text import byte_tokens
 
@@ -35,11 +35,10 @@ class RetrievalConfig(TaskConfig):
 
 
 def find_tsv_folder(config: RetrievalConfig, data_dir: str) -> Path:
-    root = Path(config.release_dir or Path(data_dir) / "retrieval" / "data" / "lra_release")
-    for folder in (root, root / "tsv_data", root / "lra_release" / "tsv_data", root / "lra_release" / "lra_release"
-                   / "tsv_data"):
-        if (folder / FILES["train"]).is_file():
-            return folder
+    root = release_root(config, data_dir)
+    folder = find_in_release(root, "tsv_data", lambda f: (f / FILES["train"]).is_file())
+    if folder is not None:
+        return folder
     raise DataError(f"{root}: {FILES['train']} not found (looked in it and its tsv_data/); unpack lra_release.gz "
                     "from gs://long-range-arena/lra_release and set task.release_dir")
 
