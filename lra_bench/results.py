@@ -37,6 +37,15 @@ def write_record(store_dir: str | Path, record: dict) -> Path:
     return target
 
 
+def read_record(store_dir: str | Path, rid: str) -> dict | None:
+    """The record of one run id, or None when it is missing or not a readable record."""
+    try:
+        record = json.loads((Path(store_dir) / f"{rid}.json").read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def read_records(store_dir: str | Path, on_skip=None) -> list[dict]:
     """Every readable record in the store; a broken file is skipped and named, through `on_skip(path,
     reason)` when given (the CLI prints it), else as a warning."""

@@ -11,7 +11,6 @@ torchrun only rank 0 writes records, checkpoints and W&B.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import platform
 import shutil
@@ -30,7 +29,7 @@ from .config import RunConfig, validate_run_config
 from .data import load_task
 from .errors import LraBenchError
 from .model import Classifier
-from .results import RECORD_VERSION, config_hash, run_id, write_record
+from .results import RECORD_VERSION, config_hash, read_record, run_id, write_record
 from .tracking import Tracker
 from .train import DataParallel, Diverged, Trainer, resolve_device
 
@@ -70,16 +69,6 @@ def error_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {message}" if not isinstance(err, LraBenchError) else message
 
 
-def completed_record(store_dir: str, rid: str) -> dict | None:
-    path = os.path.join(store_dir, f"{rid}.json")
-    try:
-        with open(path) as fh:
-            record = json.load(fh)
-    except (OSError, json.JSONDecodeError):
-        return None
-    return record if record.get("status") == "ok" else None
-
-
 def job_device(requested: str) -> str:
     """In a parallel multirun on a multi-GPU machine, job n gets GPU n mod count (lessons.md, "Sweeps")."""
     if requested != "auto" or torch.cuda.device_count() < 2:
@@ -103,8 +92,8 @@ def run_experiment(cfg: DictConfig) -> dict:
     hash_ = config_hash(resolved)
     rid = run_id(run.task.name, run.attention.name, run.seed, hash_)
     checkpoint_dir = os.path.join(run.paths.checkpoint_dir, rid)
-    done = completed_record(run.paths.store_dir, rid)
-    if done and not run.rerun:
+    done = read_record(run.paths.store_dir, rid)
+    if done and done.get("status") == "ok" and not run.rerun:
         return {**done, "skipped": True}
     if run.rerun:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
