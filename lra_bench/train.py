@@ -245,12 +245,12 @@ class Trainer:
             for i, (x, y) in enumerate(ordered_batches(split, self.config.batch_size)):
                 if self.config.eval_max_batches is not None and i >= self.config.eval_max_batches:
                     break
+                tokens += int((x != PAD_ID).sum())  # counted on the host batch: no device sync
                 x, y = x.to(self.device), y.to(self.device)
                 loss, hits, count = loss_and_hits(self.forward_model(x), y, reduction="sum")
                 loss_sum += loss.item()
                 correct, counted = correct + hits, counted + count
                 examples += len(y)
-                tokens += (x != PAD_ID).sum().item()
         self.model.train()
         return {"accuracy": correct / counted, "loss": loss_sum / counted, "examples": examples, "tokens": tokens,
                 "seconds": time.perf_counter() - start}
