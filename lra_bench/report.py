@@ -132,13 +132,15 @@ def published_table(reference: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFram
 
 def latest_bench(records: list[dict]) -> pd.DataFrame:
     """Rows of the most recent attention-layer benchmark record (empty if none; `--model` records
-    time whole steps and are not plotted against length)."""
+    time whole steps and are not plotted against length; of a `--check` record, the non-causal rows,
+    so a variant's causal and non-causal timings never share a line)."""
     bench = [r for r in records if r.get("kind") == "bench"
              and any(row.get("mode") in ("train", "infer") for row in r.get("rows", []))]
     if not bench:
         return pd.DataFrame()
     latest = max(bench, key=lambda r: r.get("finished_at", ""))
-    return pd.DataFrame(latest["rows"]).assign(device=latest.get("device", ""))
+    rows = [row for row in latest["rows"] if row.get("form", "non-causal") == "non-causal"]
+    return pd.DataFrame(rows).assign(device=latest.get("device", ""))
 
 
 def plot_bars(numeric: pd.DataFrame, path: Path):

@@ -103,3 +103,12 @@ def test_causal_task_says_why_a_non_causal_variant_has_no_cell(tmp_path):
     markdown, _ = write_report(store, tmp_path)
     row = next(line for line in markdown.splitlines() if line.startswith("| combiner_mixture"))
     assert "n/a (causal only)" in row  # listops is non-causal; the variant has no such form
+
+
+def test_speed_plots_take_only_the_non_causal_rows_of_a_check_record(tmp_path):
+    from lra_bench.report import latest_bench
+
+    rows = [{"attention": "linear", "length": 64, "mode": "train", "status": "ok", "ms": ms, "peak_bytes": 1,
+             "form": form} for form, ms in (("non-causal", 1.0), ("causal", 9.0))]
+    bench = latest_bench([{"run_id": "b", "kind": "bench", "finished_at": "x", "device": "cpu", "rows": rows}])
+    assert list(bench.ms) == [1.0]
