@@ -35,15 +35,16 @@ class CosFormerAttention(Attention):
             m = torch.full((B,), N, device=q.device, dtype=q.dtype)
         else:
             m = real_lengths(key_padding_mask, B, N, q.device).to(q.dtype)
-        fraction = (positions[None, :] / m[:, None])[:, None, :, None]  # i / M, [B, 1, N, 1]
-        return linear_attention(self._features(q, fraction), self._features(k, fraction), v, key_padding_mask,
-                                self.causal, eps=self.eps, eps_mode="clamp", chunk_size=self.chunk_size)
+        position, m = positions[None, None, :, None], m[:, None, None, None]  # [1, 1, N, 1], [B, 1, 1, 1]
+        return linear_attention(self._features(q, position, m), self._features(k, position, m), v,
+                                key_padding_mask, self.causal, eps=self.eps, eps_mode="clamp",
+                                chunk_size=self.chunk_size)
 
     @staticmethod
-    def _features(x, fraction):
-        """[relu(x) sin a, relu(x) cos a] with a = pi/2 * i / M (`fraction` = i / M): the cos(a_i - a_j)
-        re-weighting made linear (feature size 2d)."""
-        angle = torch.as_tensor((math.pi / 2) * fraction, dtype=x.dtype, device=x.device)
+    def _features(x, position, m):
+        """[relu(x) sin a, relu(x) cos a] with a = pi/2 * i / M: the cos(a_i - a_j) re-weighting made
+        linear (feature size 2d)."""
+        angle = torch.as_tensor((math.pi / 2) * position / m, dtype=x.dtype, device=x.device)
         x = torch.relu(x)
         return torch.cat([x * torch.sin(angle), x * torch.cos(angle)], dim=-1)
 
@@ -55,12 +56,11 @@ class CosFormerAttention(Attention):
     def prefill(self, q, k, v, calibration=None):
         m = calibration[0].shape[2] if calibration is not None else self.max_len
         position = torch.arange(1, q.shape[2] + 1, device=q.device, dtype=q.dtype)[:, None]
-        state = kernel_prefill(self._features(q, position / m), self._features(k, position / m), v)
+        state = kernel_prefill(self._features(q, position, m), self._features(k, position, m), v)
         return {**state, "position": q.shape[2], "m": m}
 
     def step(self, state, q, k, v):
         position = state["position"] + 1
-        fraction = position / state["m"]
-        out, state = kernel_step(state, self._features(q, fraction), self._features(k, fraction), v, eps=self.eps,
-                                 eps_mode="clamp")
+        out, state = kernel_step(state, self._features(q, position, state["m"]), self._features(k, position, state["m"]),
+                                 v, eps=self.eps, eps_mode="clamp")
         return out, {**state, "position": position}
