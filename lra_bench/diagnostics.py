@@ -139,7 +139,7 @@ def main(args: list[str]) -> int:
     from pathlib import Path
 
     from .attention import list_attentions
-    from .cli import _compose, check_overrides
+    from .compose import check_overrides, compose
     from .config import PROJECT_ROOT, validate_run_config
     from .data import load_task
     from .model import Classifier
@@ -155,12 +155,12 @@ def main(args: list[str]) -> int:
     opts, overrides = parser.parse_known_args(args)
     names = list_attentions() if opts.attentions == "all" else opts.attentions.split(",")
     check_overrides([*overrides, f"attention={names[0]}"])
-    first = validate_run_config(_compose([*overrides, f"attention={names[0]}"]))
+    first = validate_run_config(compose([*overrides, f"attention={names[0]}"]))
     if opts.attentions == "all":  # the variants with this task's form
         names = [n for n in names if get_attention_class(n).has_form(first.model.causal)]
     rows, maps = [], {}
     for name in names:
-        run = validate_run_config(_compose([*overrides, f"attention={name}"]))
+        run = validate_run_config(compose([*overrides, f"attention={name}"]))
         data = load_task(run.task, run.paths.data_dir)
         torch.manual_seed(run.seed)
         model = Classifier(run.model, run.attention, data.vocab_size, run.task.max_len, data.num_classes,

@@ -31,7 +31,8 @@ from .errors import LraBenchError
 from .model import Classifier
 from .results import RECORD_VERSION, config_hash, read_record, run_id, write_record
 from .tracking import Tracker
-from .train import DataParallel, Diverged, Trainer, resolve_device
+from .device import describe_device, resolve_device
+from .train import DataParallel, Diverged, Trainer
 
 
 def seed_everything(seed: int):
@@ -47,12 +48,6 @@ def software_versions() -> dict:
     return {"lra_bench": __version__, "torch": torch.__version__, "python": platform.python_version(),
             "hydra": hydra.__version__, "omegaconf": omegaconf.__version__,
             "cuda": torch.version.cuda, "platform": platform.platform()}
-
-
-def describe_device(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 def classify_failure(err: BaseException) -> str:

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from .atomic import atomic_write
 from .config import TrainerConfig
 from .data import IGNORE_LABEL, PAD_ID, Split, TaskData
-from .memory import PeakMemory
+from .device import PeakMemory, resolve_device
 
 
 class Diverged(RuntimeError):
@@ -60,12 +60,6 @@ def lr_multiplier(step: int, config: TrainerConfig) -> float:
         return 1.0
     progress = min(1.0, (step - warmup) / max(1, config.max_steps - warmup))
     return 0.5 * (1.0 + math.cos(math.pi * progress)) if config.schedule == "cosine" else 1.0 - progress
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def make_optimizer(model: torch.nn.Module, config: TrainerConfig) -> torch.optim.Optimizer:

@@ -64,7 +64,8 @@ def test_diagnose_trained_uses_the_runs_best_checkpoint(workspace, capsys, tmp_p
 
 
 def test_decode_state_is_flat_for_recurrent_variants_and_grows_for_softmax():
-    from lra_bench.bench import BenchSettings, measure_decode
+    from lra_bench.bench.decode import measure_decode
+    from lra_bench.bench.layer import BenchSettings
 
     settings = BenchSettings(batch=1, dim=64, num_heads=2)
     for name in ("linear", "latte", "elementwise", "lln", "cosformer"):

@@ -80,7 +80,7 @@ def test_parameter_budget_is_flagged(tmp_path):
 
 
 def test_bench_records_become_scaling_plots(tmp_path):
-    from lra_bench.bench import BenchSettings, run_bench
+    from lra_bench.bench.layer import BenchSettings, run_bench
 
     store = tmp_path / "runs"
     write_record(store, _record("softmax", "t", 0, 0.4))
