@@ -21,7 +21,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from .compose import CONFIG_NAME, check_overrides, compose, group_options, include_searchpath
+from .compose import (CONFIG_NAME, check_overrides, compose, group_options, include_searchpath,
+                      register_generated_nodes)
 from .config import CONF_DIR, validate_run_config
 from .errors import ConfigError, LraBenchError, did_you_mean
 
@@ -46,6 +47,7 @@ def _launch(overrides: list[str], multirun: bool):
     """Hand the overrides to Hydra (so every Hydra flag and launcher works as usual)."""
     import hydra
 
+    register_generated_nodes()
     argv = ["lra-bench", *(["--multirun"] if multirun else []), *include_searchpath(), *overrides]
     saved, sys.argv = sys.argv, argv
     try:

@@ -4,17 +4,24 @@ Every command that needs a run's config without training it (`prepare`, `bench -
 the tests) composes it here, the same way `lra-bench train` would: `conf/train.yaml`, the config
 folders of LRA_BENCH_INCLUDE entries, then the overrides. A wrong name, key or type becomes one
 ConfigError line naming the key and what was expected (lessons.md, "Harness fragility").
+
+Nodes that would only restate a signature are generated from it, not written as YAML: an
+`attention/<name>` node per registered variant (its `__init__` defaults, the registry schema), and
+`trainer/default` and `model/default` (the `TrainerConfig` and `ModelConfig` defaults), on which the
+trainer files and the recipes in `conf/experiment/` write only their differences. A variant with a
+YAML file of its own (needed only to set something non-default) gets no generated node.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from .config import CONF_DIR, validate_run_config
+from .config import CONF_DIR, ModelConfig, TrainerConfig, validate_run_config
 from .errors import ConfigError, did_you_mean
 
 CONFIG_NAME = "train"
@@ -37,11 +44,34 @@ def include_searchpath() -> list[str]:
     return [f"hydra.searchpath=[{','.join(f'file://{f}' for f in folders)}]"] if folders else []
 
 
+def register_generated_nodes():
+    """Put the generated config nodes in Hydra's ConfigStore (again: a variant may have registered since)."""
+    from hydra.core.config_store import ConfigStore
+
+    from .attention import attention_schema, list_attentions
+
+    store = ConfigStore.instance()
+    written = {p.stem for conf in [CONF_DIR, *include_conf_dirs()] for p in (conf / "attention").glob("*.yaml")}
+    for name in (n for n in list_attentions() if n not in written):  # a YAML is the variant's node
+        store.store(group="attention", name=name, node=dataclasses.asdict(attention_schema(name)(name=name)))
+    store.store(group="trainer", name="default", node=dataclasses.asdict(TrainerConfig()))
+    store.store(group="model", name="default", node=dataclasses.asdict(ModelConfig(name="default")))
+
+
 def group_options(group: str) -> list[str]:
-    """The choices of a config group (`task`, `experiment`, ...), in conf/ and the included folders."""
+    """The choices of a config group (`task`, `experiment`, ...): files in conf/ and the included
+    folders, and the generated nodes."""
+    from hydra.core.config_store import ConfigStore
+
+    register_generated_nodes()
     folders = [CONF_DIR / group] + [conf / group for conf in include_conf_dirs()]
-    return sorted({str(p.relative_to(folder).with_suffix("")) for folder in folders if folder.is_dir()
-                   for p in folder.rglob("*.yaml")})
+    files = {str(p.relative_to(folder).with_suffix("")) for folder in folders if folder.is_dir()
+             for p in folder.rglob("*.yaml")}
+    try:
+        generated = {name.removesuffix(".yaml") for name in ConfigStore.instance().list(group)}
+    except OSError:  # no generated node in this group
+        generated = set()
+    return sorted(files | generated)
 
 
 def compose(overrides: list[str]) -> DictConfig:
@@ -49,6 +79,7 @@ def compose(overrides: list[str]) -> DictConfig:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
+    register_generated_nodes()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return hydra_compose(CONFIG_NAME, overrides=[*include_searchpath(), *overrides, "paths.output_dir=/dev/null"])
 
