@@ -23,7 +23,7 @@ from ..config import ModelConfig
 from ..device import describe_device, step_peak_bytes
 from ..errors import ConfigError
 from ..model import MultiHeadAttention
-from ..results import config_hash, write_record
+from ..results import RECORD_VERSION, BenchRecord, config_hash, write_record
 from ..train import compile_fresh
 
 CPU_LENGTHS = (256, 512, 1024, 2048)
@@ -136,9 +136,10 @@ def write_bench_record(store_dir: str, rows: list[dict], settings: BenchSettings
     device = describe_device(settings.device)
     identity = {"settings": asdict(settings), "attentions": sorted({r["attention"] for r in rows}), "device": device}
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-    write_record(store_dir, {"run_id": f"bench__{config_hash(identity)}__{stamp}", "kind": "bench",
-                             "status": "ok", "device": device, "settings": asdict(settings), "rows": rows,
-                             "torch": torch.__version__, "finished_at": datetime.now(timezone.utc).isoformat()})
+    record = BenchRecord(run_id=f"bench__{config_hash(identity)}__{stamp}", device=device,
+                         finished_at=datetime.now(timezone.utc).isoformat(), settings=asdict(settings), rows=rows,
+                         version=RECORD_VERSION, torch=torch.__version__)
+    write_record(store_dir, record.to_json())
 
 
 def format_table(rows: list[dict], modes=("train", "infer"), title: str = "") -> str:
