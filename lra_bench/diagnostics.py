@@ -144,7 +144,7 @@ def main(args: list[str]) -> int:
     from .data import load_task
     from .model import Classifier
     from .results import RECORD_VERSION, DiagnosticsRecord, RunRecord, load_records, write_record
-    from .train import take
+    from .data.pipeline import take
 
     parser = argparse.ArgumentParser(prog="lra-bench diagnose", description=__doc__.splitlines()[0])
     parser.add_argument("--attentions", default="all", help="comma-separated names, or all")

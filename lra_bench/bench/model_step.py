@@ -13,7 +13,8 @@ from ..config import validate_run_config
 from ..data import Split, TaskData
 from ..device import cpu_peak_bytes
 from ..model import Classifier
-from ..train import Trainer, training_indices
+from ..data.pipeline import training_indices
+from ..train import Trainer
 from .layer import BenchSettings, emit, write_bench_record
 
 
@@ -51,7 +52,7 @@ def measure_model_step(task: str, name: str, steps: int, warmup: int, batch: int
             finally:
                 loader.close()
             peak = (torch.cuda.max_memory_allocated(trainer.device) if trainer.device.type == "cuda"
-                    else cpu_peak_bytes(lambda: trainer.train_step(*loader._make())))
+                    else cpu_peak_bytes(lambda: trainer.train_step(*loader.make_batch())))
         return {**result, "steps_per_s": steps / elapsed, "peak_bytes": int(peak),
                 "data_wait_share": loader.wait_seconds / elapsed, "precision": trainer.precision,
                 "compiled": trainer.forward_model is not trainer.model}
