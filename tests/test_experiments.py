@@ -6,12 +6,13 @@ import pytest
 from lra_bench.cli import main
 from lra_bench.compose import compose, group_options
 from lra_bench.config import validate_run_config
+from lra_bench.report import LRA_TASKS
 
 EXPERIMENTS = group_options("experiment")
 
 
 def test_every_task_has_an_lra_recipe():
-    assert {f"lra/{t}" for t in ("listops", "text", "retrieval", "image", "pathfinder", "pathx")} <= set(EXPERIMENTS)
+    assert {f"lra/{t}" for t in LRA_TASKS} <= set(EXPERIMENTS)
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)

@@ -110,6 +110,11 @@ def register_task_family(name: str, schema: type):
     return decorate
 
 
+def task_families() -> list[str]:
+    """The registered task families, sorted."""
+    return sorted(_FAMILIES)
+
+
 def task_schema(family: str) -> type:
     if family not in _FAMILIES:
         raise ConfigError(f"task.family: unknown task family '{family}'; known: {', '.join(sorted(_FAMILIES))}"
