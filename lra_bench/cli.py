@@ -38,6 +38,8 @@ def _job(cfg):
     acc = (record.get("metrics") or {}).get("test_accuracy")
     summary = f"test_acc={acc:.4f}" if acc is not None else record["error"]
     status = "skipped, already complete" if record.get("skipped") else record["status"]
+    if record.get("skipped"):
+        summary += f" (record {record['skipped']}; add rerun=true to train it again)"
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"[{status}] {record['task']} x {record['attention']} (seed {record['seed']}): {summary}", flush=True)
     return record["status"]

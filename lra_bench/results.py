@@ -28,8 +28,20 @@ def config_hash(resolved_config: dict) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def run_id(task: str, attention: str, seed: int, hash_: str) -> str:
-    return f"{task}__{attention}__s{seed}__{hash_}"
+def setup_hash(resolved_config: dict) -> str:
+    """The config hash with the seed left out: runs that differ only in their seed share it, and the
+    report averages a cell only over records of one setup hash and one code hash (issue 19)."""
+    return config_hash({k: v for k, v in resolved_config.items() if k != "seed"})
+
+
+def run_id(task: str, attention: str, seed: int, hash_: str, code_hash: str | None = None) -> str:
+    """`<task>__<attention>__s<seed>__<config hash>`, then `__c<code hash>` when the code is named
+    (provenance.code_identity): the config part alone is what tests/test_config_guard.py snapshots."""
+    return f"{task}__{attention}__s{seed}__{hash_}" + (f"__c{code_hash}" if code_hash else "")
+
+
+def record_path(store_dir: str | Path, rid: str) -> Path:
+    return Path(store_dir) / f"{rid}.json"
 
 
 def write_record(store_dir: str | Path, record: dict) -> Path:

@@ -29,7 +29,9 @@ from .config import RunConfig, validate_run_config
 from .data import load_task
 from .errors import LraBenchError
 from .model import Classifier
-from .results import RECORD_VERSION, RunRecord, config_hash, read_record, run_id, variant_forms, write_record
+from .provenance import code_identity
+from .results import (RECORD_VERSION, RunRecord, config_hash, read_record, record_path, run_id, setup_hash,
+                      variant_forms, write_record)
 from .tracking import Tracker
 from .device import describe_device, resolve_device
 from .train import DataParallel, Diverged, Trainer
@@ -85,11 +87,12 @@ def run_experiment(cfg: DictConfig) -> dict:
     run: RunConfig = validate_run_config(cfg)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     hash_ = config_hash(resolved)
-    rid = run_id(run.task.name, run.attention.name, run.seed, hash_)
+    code = code_identity(run.attention.name)  # a changed variant is a new run id: it trains again
+    rid = run_id(run.task.name, run.attention.name, run.seed, hash_, code["code_hash"])
     checkpoint_dir = os.path.join(run.paths.checkpoint_dir, rid)
     done = read_record(run.paths.store_dir, rid)
     if done and done.get("status") == "ok" and not run.rerun:
-        return {**done, "skipped": True}
+        return {**done, "skipped": str(record_path(run.paths.store_dir, rid))}
     if run.rerun:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
     parallel = DataParallel()
@@ -100,6 +103,7 @@ def run_experiment(cfg: DictConfig) -> dict:
         run.trainer.device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
     record = {
         "kind": RunRecord.kind, "record_version": RECORD_VERSION, "run_id": rid, "config_hash": hash_,
+        "setup_hash": setup_hash(resolved), "code": code,
         "task": run.task.name, "attention": run.attention.name, "forms": variant_forms(run.attention.name),
         "model": run.model.name, "seed": run.seed,
         "recipe": resolved.get("recipe", {}), "status": "running", "error": None,
@@ -125,7 +129,8 @@ def run_experiment(cfg: DictConfig) -> dict:
         tracker = Tracker(logger, rid, run.paths.output_dir, resolved, [run.task.name, run.attention.name])
         record["wandb"] = {"path": tracker.path, "mode": run.logger.mode if tracker.run else "off",
                            "dir": getattr(tracker, "dir", None)}
-        trainer = Trainer(model, data, run.trainer, run.seed, checkpoint_dir, tracker, parallel)
+        trainer = Trainer(model, data, run.trainer, run.seed, checkpoint_dir, tracker, parallel,
+                          code_hash=code["code_hash"])
         device = trainer.device
         record["device"] = describe_device(device)
         result = trainer.fit()

@@ -14,6 +14,7 @@ import dataclasses
 import math
 import os
 import random
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -163,8 +164,10 @@ def compile_fresh(module: torch.nn.Module, backend: str = "inductor", mode: str 
 
 class Trainer:
     def __init__(self, model: torch.nn.Module, data: TaskData, config: TrainerConfig, seed: int,
-                 checkpoint_dir: Path, tracker=None, parallel: DataParallel | None = None):
+                 checkpoint_dir: Path, tracker=None, parallel: DataParallel | None = None,
+                 code_hash: str | None = None):
         self.config, self.data, self.seed, self.tracker = config, data, seed, tracker
+        self.code_hash = code_hash  # stored in last.pt: a checkpoint of other code is never resumed
         self.parallel = parallel or DataParallel()
         self.device = resolve_device(config.device)
         self.model = model.to(self.device)
@@ -211,12 +214,17 @@ class Trainer:
     def _save_last(self, state: TrainState):
         if self.parallel.is_main:
             atomic_save({**dataclasses.asdict(state), "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                         "scheduler": self.scheduler.state_dict(), "rng": capture_rng()}, self.last_path)
+                         "scheduler": self.scheduler.state_dict(), "rng": capture_rng(),
+                         "code_hash": self.code_hash}, self.last_path)
 
     def _resume(self) -> TrainState | None:
         if not self.last_path.is_file():
             return None
         saved = torch.load(self.last_path, map_location=self.device, weights_only=False)
+        if saved.get("code_hash") != self.code_hash:
+            print(f"{self.last_path}: written by other code (code hash {saved.get('code_hash')}, now "
+                  f"{self.code_hash}); not resumed, training from step 0", file=sys.stderr)
+            return None
         self.model.load_state_dict(saved["model"])
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])

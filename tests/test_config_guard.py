@@ -1,7 +1,9 @@
 """The resolved config, and so the run id, of every experiment (and of every task without one) with
 every registered attention is the one checked in (tests/resolved_configs.json). A move of the
 config tree (recipes, trainer deltas, generated attention nodes) must not change what a run trains,
-nor the id under which the store already holds it.
+nor the config part of the id under which the store holds it (`run_id` without its code part: the
+`__c<code hash>` suffix follows the variant's source and the package version, lra_bench/provenance.py,
+and changes when a variant is edited, on purpose).
 
 A change on purpose (a new default, a new recipe) regenerates the snapshot, and the diff shows it:
 
