@@ -121,3 +121,33 @@ def test_speed_plots_take_only_the_non_causal_rows_of_a_check_record(tmp_path):
              "form": form} for form, ms in (("non-causal", 1.0), ("causal", 9.0))]
     bench = latest_bench([{"run_id": "b", "kind": "bench", "finished_at": "x", "device": "cpu", "rows": rows}])
     assert list(bench.ms) == [1.0]
+
+
+def _configured(seed, acc, max_steps, when, attention="softmax", task="t"):
+    config = {"seed": seed, "task": {"name": task}, "attention": {"name": attention},
+              "trainer": {"max_steps": max_steps}}
+    return dict(_record(attention, task, seed, acc, chance=0.05, when=when), run_id=f"{task}__{attention}__s{seed}__{max_steps}",
+                config=config, steps=max_steps)
+
+
+def test_two_seeds_at_different_max_steps_are_never_averaged(tmp_path):
+    store = tmp_path / "runs"
+    write_record(store, _configured(0, 0.10, max_steps=20, when="2026-01-01"))
+    write_record(store, _configured(1, 0.16, max_steps=30, when="2026-01-02"))
+    markdown, paths = write_report(store, tmp_path / "out")
+    wide = pd.read_csv(paths[1], index_col="attention")
+    assert wide.loc["softmax", "t"] == pytest.approx(16.0)  # the latest config's seed alone, not 13.00
+    assert "13.00" not in markdown and "(n=2)" not in markdown
+    assert "16.00 †2 configs" in markdown and "steps 20" in markdown and "steps 30" in markdown
+
+
+def test_seeds_of_one_config_average_with_interval_and_pair_with_softmax(tmp_path):
+    store = tmp_path / "runs"
+    for seed, (soft, lin) in enumerate([(0.50, 0.40), (0.60, 0.45), (0.70, 0.65)]):
+        write_record(store, _configured(seed, soft, 20, "2026-01-01"))
+        write_record(store, _configured(seed, lin, 20, "2026-01-01", attention="linear"))
+    markdown, _ = write_report(store, tmp_path / "out")
+    # mean 60, std 10, n 3: t(0.975, 2) = 4.303 -> 4.303 * 10 / sqrt(3) = 24.84
+    assert "60.00 ± 10.00 (n=3) [95% ±24.84]" in markdown
+    # differences -10, -15, -5: mean -10, std 5, half-interval 4.303 * 5 / sqrt(3) = 12.42
+    assert "## Paired with softmax" in markdown and "-10.00 ± 5.00 (n=3) [95% ±12.42]" in markdown
