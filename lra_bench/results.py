@@ -61,27 +61,36 @@ def read_record(store_dir: str | Path, rid: str) -> dict | None:
     return record if isinstance(record, dict) else None
 
 
-def read_records(store_dir: str | Path, on_skip=None) -> list[dict]:
-    """Every readable record in the store; a broken file is skipped and named, through `on_skip(path,
-    reason)` when given (the CLI prints it), else as a warning."""
-    def skip(path, reason):
-        if on_skip is not None:
-            on_skip(path, reason)
-        else:
-            warnings.warn(f"{path}: skipped, {reason}", stacklevel=3)
-
-    records = []
+def _store_files(store_dir: str | Path, skip):
+    """(path, JSON dict) of every readable record file; a broken one is named through `skip`."""
     for path in sorted(Path(store_dir).glob("*.json")):
         try:
             record = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             skip(path, f"not a complete JSON record ({err})")
             continue
+        except OSError as err:  # a directory or a dangling symlink named *.json, an unreadable file
+            skip(path, f"not a readable file ({err.strerror or err})")
+            continue
         if not isinstance(record, dict) or "run_id" not in record:
             skip(path, "no 'run_id' (not an lra-bench record)")
             continue
-        records.append(record)
-    return records
+        yield path, record
+
+
+def _skipper(on_skip):
+    def skip(path, reason):
+        if on_skip is not None:
+            on_skip(path, reason)
+        else:
+            warnings.warn(f"{path}: skipped, {reason}", stacklevel=4)
+    return skip
+
+
+def read_records(store_dir: str | Path, on_skip=None) -> list[dict]:
+    """Every readable record in the store; a broken file is skipped and named, through `on_skip(path,
+    reason)` when given (the CLI prints it), else as a warning."""
+    return [record for _, record in _store_files(store_dir, _skipper(on_skip))]
 
 
 # -- typed records ---------------------------------------------------------------------------------
@@ -90,6 +99,39 @@ def read_records(store_dir: str | Path, on_skip=None) -> list[dict]:
 # without a version, runs without `forms`) are read as they are, `forms` taken from the registry.
 
 FORMS = ("non-causal", "causal")
+
+
+class RecordError(ValueError):
+    """A record whose field has the wrong type or is missing: the report skips it with this line."""
+
+
+_TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", int: "an integer", float: "a number",
+               bool: "true/false", type(None): "null"}
+
+
+def _field(data: dict, key: str, *types, default=None, where: str = ""):
+    """data[key] when it has one of `types` (missing: `default`), else RecordError naming the field."""
+    value = data.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+        expected = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types)
+        raise RecordError(f"field '{where}{key}': expected {expected}, got {type(value).__name__} {value!r:.40}")
+    return value
+
+
+def _rows(data: dict, required: tuple, nonempty: bool = False) -> list[dict]:
+    """data["rows"] as a list of objects that each have the `required` keys."""
+    rows = _field(data, "rows", list, default=[])
+    if nonempty and not rows:
+        raise RecordError("field 'rows': expected at least one row, got none")
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise RecordError(f"field 'rows[{i}]': expected an object, got {type(row).__name__}")
+        missing = [k for k in required if k not in row]
+        if missing:
+            raise RecordError(f"field 'rows[{i}]': lacks {', '.join(missing)}")
+    return rows
 
 
 def variant_forms(attention: str) -> list[str] | None:
@@ -124,18 +166,38 @@ class RunRecord:
     raw: dict = field(repr=False)
     kind: ClassVar[str] = "run"
 
+    config_hash: str = ""
+    setup_hash: str = ""
+    code_hash: str | None = None
+    steps: int | None = None
+    history: list = field(default_factory=list)
+
     @classmethod
     def from_json(cls, data: dict) -> RunRecord:
-        forms = data.get("forms")
-        return cls(run_id=data["run_id"], task=data.get("task"), attention=data.get("attention"),
-                   seed=data.get("seed"), status=data.get("status"),
-                   finished_at=data.get("finished_at") or data.get("started_at") or "", error=data.get("error"),
-                   metrics=data.get("metrics") or {}, throughput=data.get("throughput") or {},
-                   num_parameters=data.get("num_parameters"), recipe=(data.get("recipe") or {}).get("name", ""),
-                   causal=bool(((data.get("config") or {}).get("model") or {}).get("causal", False)),
+        """The typed record; RecordError (naming the field) when a field the report reads has the wrong type."""
+        forms = _field(data, "forms", list)
+        metrics = _field(data, "metrics", dict) or {}
+        for key in ("test_accuracy", "chance_accuracy", "best_val_accuracy"):
+            _field(metrics, key, int, float, where="metrics.")
+        seed = _field(data, "seed", int)
+        config = _field(data, "config", dict) or {}
+        model = _field(config, "model", dict, where="config.") or {}
+        code = _field(data, "code", dict) or {}
+        return cls(run_id=_field(data, "run_id", str), task=_field(data, "task", str),
+                   attention=_field(data, "attention", str), seed=seed, status=_field(data, "status", str),
+                   finished_at=_field(data, "finished_at", str) or _field(data, "started_at", str) or "",
+                   error=_field(data, "error", str), metrics=metrics,
+                   throughput=_field(data, "throughput", dict) or {},
+                   num_parameters=_field(data, "num_parameters", int),
+                   recipe=(_field(data, "recipe", dict) or {}).get("name", ""),
+                   causal=bool(model.get("causal", False)),
                    forms=forms if forms is not None or data.get("attention") is None
                    else variant_forms(data["attention"]),
-                   checkpoint_dir=data.get("checkpoint_dir"), version=data.get("record_version", 1), raw=data)
+                   checkpoint_dir=_field(data, "checkpoint_dir", str), version=_field(data, "record_version", int, default=1),
+                   raw=data, config_hash=_field(data, "config_hash", str) or (config_hash(config) if config else ""),
+                   setup_hash=_field(data, "setup_hash", str) or (setup_hash(config) if config else ""),
+                   code_hash=_field(code, "code_hash", str, where="code."), steps=_field(data, "steps", int),
+                   history=_field(data, "history", list) or [])
 
     def has_form(self, causal: bool) -> bool | None:
         """Whether the variant has this form; None when the record cannot say (an unregistered v1 name)."""
@@ -157,9 +219,15 @@ class BenchRecord:
 
     @classmethod
     def from_json(cls, data: dict) -> BenchRecord:
-        return cls(run_id=data["run_id"], device=data.get("device", ""), finished_at=data.get("finished_at", ""),
-                   settings=data.get("settings") or {}, rows=data.get("rows") or [],
-                   version=data.get("record_version", 1), torch=data.get("torch", ""))
+        rows = _rows(data, ("attention", "status"))
+        for i, row in enumerate(rows):  # a layer or decode row is plotted against length: it needs all of these
+            missing = [k for k in ("length", "mode", "ms", "peak_bytes") if k not in row]
+            if row.get("mode", "train") != "model" and missing:
+                raise RecordError(f"field 'rows[{i}]': lacks {', '.join(missing)}")
+        return cls(run_id=_field(data, "run_id", str), device=_field(data, "device", str, default=""),
+                   finished_at=_field(data, "finished_at", str, default=""),
+                   settings=_field(data, "settings", dict) or {}, rows=rows,
+                   version=_field(data, "record_version", int, default=1), torch=_field(data, "torch", str, default=""))
 
     def to_json(self) -> dict:
         return {"run_id": self.run_id, "kind": self.kind, "record_version": self.version, "status": "ok",
@@ -182,9 +250,10 @@ class DiagnosticsRecord:
 
     @classmethod
     def from_json(cls, data: dict) -> DiagnosticsRecord:
-        return cls(run_id=data["run_id"], task=data.get("task", ""), trained=bool(data.get("trained")),
-                   finished_at=data.get("finished_at", ""), rows=data.get("rows") or [],
-                   gaussian=data.get("gaussian") or [], version=data.get("record_version", 1))
+        return cls(run_id=_field(data, "run_id", str), task=_field(data, "task", str, default=""),
+                   trained=bool(data.get("trained")), finished_at=_field(data, "finished_at", str, default=""),
+                   rows=_rows(data, ("attention",), nonempty=True), gaussian=_field(data, "gaussian", list) or [],
+                   version=_field(data, "record_version", int, default=1))
 
     def to_json(self) -> dict:
         return {"run_id": self.run_id, "kind": self.kind, "record_version": self.version, "status": "ok",
@@ -204,5 +273,12 @@ def parse_record(data: dict | Record) -> Record:
 
 
 def load_records(store_dir: str | Path, on_skip=None) -> list[Record]:
-    """Every readable record in the store, typed (see `read_records`)."""
-    return [parse_record(record) for record in read_records(store_dir, on_skip)]
+    """Every readable, well-typed record in the store (see `read_records`); a record with a wrong-typed
+    or missing field is skipped with one line naming the file and the field (issue 20, item 4)."""
+    skip, records = _skipper(on_skip), []
+    for path, data in _store_files(store_dir, skip):
+        try:
+            records.append(parse_record(data))
+        except RecordError as err:
+            skip(path, str(err))
+    return records
