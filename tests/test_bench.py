@@ -75,3 +75,34 @@ def test_model_step_bench_reports_speed_ratio_and_data_share(capsys, tmp_path):
     assert "### whole training step" in out and "(1.00x), data" in out and "| linear" in out
     row = measure_model_step("retrieval", "linear", steps=1, warmup=1, batch=2, length=32, device="cpu")
     assert row["status"] == "ok" and row["steps_per_s"] > 0 and 0 <= row["data_wait_share"] < 1
+
+
+def test_cells_keep_median_and_iqr_and_flag_unstable_ones(monkeypatch):
+    from lra_bench.bench.layer import time_step
+
+    row = measure("linear", 64, "train", SMALL)
+    assert row["ms_q1"] <= row["ms"] <= row["ms_q3"] and row["iqr_ms"] == pytest.approx(row["ms_q3"] - row["ms_q1"])
+    assert row["timings"] >= SMALL.repeats and row["unstable"] == (row["iqr_ms"] > 0.1 * row["ms"])
+    durations = iter([0.001, 0.001, 0.002, 0.004] * 100)  # quartiles far apart: unstable
+
+    def uneven():
+        import time
+        time.sleep(next(durations))
+
+    assert time_step(uneven, torch.device("cpu"), BenchSettings(repeats=8, min_run_time=0.01))["unstable"]
+
+
+def test_bench_prints_progress_and_record_path_and_no_profiler_lines(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "lra_bench.cli", "bench", "--attentions", "linear", "--lengths", "64",
+                          "--batch", "1", "--repeats", "2", "--min-time", "0.01", "--store", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300, env={**os.environ, "WANDB_MODE": "disabled"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "profiler" not in run.stderr and run.stderr.strip() == "", run.stderr[-500:]
+    assert "  1/4 softmax" in run.stdout and "  4/4 linear" in run.stdout and "1 CPU thread" in run.stdout
+    (record,) = tmp_path.glob("bench__*.json")
+    assert f"record: {record}" in run.stdout
+    assert "(1.00x) [" in run.stdout  # the ratio's quartile range

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+import torch
+
 from ..attention import get_attention_class, list_attentions
 from ..config import COMPILE_MODES, PROJECT_ROOT
 from ..device import resolve_device
@@ -32,7 +34,12 @@ def main(args: list[str]) -> int:
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                         help="measure the layer under torch.compile (default: on CUDA, as the trainer does; "
                              "--no-compile for eager)")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="at least this many timed measurements per cell, for the median and the IQR")
+    parser.add_argument("--min-time", type=float, default=0.2,
+                        help="seconds of timing per cell on a CPU (torch.utils.benchmark blocked_autorange)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads (default 1 on a CPU, for ratios that hold on a shared machine)")
     parser.add_argument("--store", default=str(PROJECT_ROOT / "results" / "runs"), help="results store ('' = none)")
     parser.add_argument("--model", default=None, metavar="TASKS",
                         help="time whole training steps at the published model size of these tasks "
@@ -51,6 +58,10 @@ def main(args: list[str]) -> int:
     opts = parser.parse_args(args)
     device = str(resolve_device(opts.device))
     gpu = device.startswith("cuda")
+    if opts.threads is None and not gpu:
+        opts.threads = 1
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
     if "," in opts.attentions or opts.attentions in list_attentions():
         names = [n.strip() for n in opts.attentions.split(",")]
     else:

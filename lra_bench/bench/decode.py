@@ -59,7 +59,7 @@ def decode_bench(names: list[str], opts, device: str, gpu: bool) -> int:
         for context in contexts:
             row = measure_decode(name, context, settings)
             rows.append(row)
-            print(f"  {name:14s} context {context:<7d} " + (f"{row['ms']:8.3f} ms/token  state {row['peak_bytes'] / 2**20:9.2f} MiB"
+            print(f"  {len(rows)}/{len(names) * len(contexts)} {name:14s} context {context:<7d} " + (f"{row['ms']:8.3f} ms/token  state {row['peak_bytes'] / 2**20:9.2f} MiB"
                                                            if row["status"] == "ok" else row["status"]))
     add_ratios(rows)
     frame, tables = pd.DataFrame(rows), []
@@ -72,5 +72,5 @@ def decode_bench(names: list[str], opts, device: str, gpu: bool) -> int:
                       + frame.pivot(index="attention", columns="length", values="cell").to_markdown(disable_numparse=True))
     emit("\n\n".join(tables), opts.out)
     if opts.store:
-        write_bench_record(opts.store, rows, settings)
+        print(f"record: {write_bench_record(opts.store, rows, settings)}")
     return 0

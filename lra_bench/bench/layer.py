@@ -2,21 +2,28 @@
 
 One multi-head attention layer (shared projections + the variant) at an LRA model size (Text:
 dim 256, 4 heads of 64), forward+backward ("train") and forward under no_grad ("infer"), over
-sequence lengths, with warm-up, repeated timings and the median. On CUDA: CUDA events and the
-allocator's peak; on a CPU: wall time and the peak of bytes allocated by PyTorch, replayed from the
-profiler's per-op memory records (deterministic, unlike RSS). Every figure is also a ratio to softmax
-measured in the same run. An out-of-memory is recorded as OOM, never a crash. Results are records
+sequence lengths. Timing (issue 19, "Bench statistics"): on a CPU `torch.utils.benchmark.Timer(...)
+.blocked_autorange()` on a fixed number of threads (`--threads`, 1 by default, for stable ratios on a
+shared machine), on CUDA CUDA events; each cell keeps its median and interquartile range, and a cell
+whose IQR is over 10% of its median is marked unstable. Memory: on CUDA the allocator's peak; on a
+CPU the peak of bytes allocated by PyTorch, replayed from the profiler's per-op memory records
+(deterministic, unlike RSS; the profiler's own lines on stderr are silenced). Every figure is also a
+ratio to softmax measured in the same run, with the range its quartiles allow. An out-of-memory is recorded as OOM, never a crash. Results are records
 in the store (`kind: bench`), so the report can plot speed and memory against length.
 """
 
 from __future__ import annotations
 
-import statistics
-import time
+import os
+import sys
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
+import numpy as np
 import torch
+import torch.utils.benchmark as benchmark
 
 from ..attention import attention_schema, get_attention_class
 from ..config import ModelConfig
@@ -39,7 +46,9 @@ class BenchSettings:
     causal: bool = False
     dtype: str = "float32"
     warmup: int = 1
-    repeats: int = 3
+    repeats: int = 5  # at least this many timed measurements per cell (for the median and the IQR)
+    min_run_time: float = 0.2  # seconds of timing per cell on a CPU (Timer.blocked_autorange)
+    threads: int | None = None  # CPU threads the timed step runs on (None: torch's current setting)
     compile: bool = False
     compile_mode: str = "default"
     device: str = "cpu"
@@ -74,21 +83,10 @@ def measure(name: str, length: int, mode: str, settings: BenchSettings, build=No
 
         for _ in range(settings.warmup):
             step()
-        times = []
-        for _ in range(settings.repeats):
-            if device.type == "cuda":
-                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                start.record()
-                step()
-                end.record()
-                torch.cuda.synchronize(device)
-                times.append(start.elapsed_time(end))
-            else:
-                t0 = time.perf_counter()
-                step()
-                times.append((time.perf_counter() - t0) * 1000)
-        peak = step_peak_bytes(step, device)
-        return {**result, "ms": statistics.median(times), "peak_bytes": int(peak)}
+        timing = time_step(step, device, settings)
+        with quiet_stderr():
+            peak = step_peak_bytes(step, device)
+        return {**result, **timing, "peak_bytes": int(peak)}
     except torch.OutOfMemoryError:
         return {**result, "status": "OOM"}
     except RuntimeError as err:
@@ -100,38 +98,92 @@ def measure(name: str, length: int, mode: str, settings: BenchSettings, build=No
             torch.cuda.empty_cache()
 
 
+UNSTABLE_SPREAD = 0.10  # a cell whose IQR exceeds 10% of its median is marked unstable
+
+
+def time_step(step, device: torch.device, settings: BenchSettings) -> dict:
+    """Median, quartiles and IQR (ms) of `step` and how many measurements they rest on; `unstable` when
+    IQR / median > 10%. CPU: Timer.blocked_autorange (each measurement a block of runs), topped up to
+    `repeats` measurements; CUDA: one CUDA-event pair per run, `repeats` runs."""
+    if device.type == "cuda":
+        times = []
+        for _ in range(max(settings.repeats, 1)):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            step()
+            end.record()
+            torch.cuda.synchronize(device)
+            times.append(start.elapsed_time(end))
+    else:
+        timer = benchmark.Timer(stmt="step()", globals={"step": step},
+                                num_threads=settings.threads or torch.get_num_threads())
+        measured = timer.blocked_autorange(min_run_time=settings.min_run_time)
+        seconds = list(measured.times)
+        while len(seconds) < settings.repeats:
+            seconds += timer.timeit(measured.number_per_run).times
+        times = [t * 1000 for t in seconds]
+    q1, median, q3 = (float(v) for v in np.percentile(times, [25, 50, 75]))
+    return {"ms": median, "ms_q1": q1, "ms_q3": q3, "iqr_ms": q3 - q1, "timings": len(times),
+            "unstable": (q3 - q1) > UNSTABLE_SPREAD * median}
+
+
+@contextmanager
+def quiet_stderr():
+    """Silence file descriptor 2 (the CPU profiler's C++ start/stop lines) for the block; Python
+    exceptions still surface after it."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def add_ratios(rows: list[dict]) -> list[dict]:
-    """ms and memory relative to softmax at the same length and mode (measured in this run)."""
+    """ms and memory relative to softmax at the same length and mode (measured in this run); where both
+    have quartiles, the time ratio's range [q1 / softmax's q3, q3 / softmax's q1]."""
     reference = {(r["length"], r["mode"]): r for r in rows if r["attention"] == "softmax" and r["status"] == "ok"}
     for row in rows:
         ref = reference.get((row["length"], row["mode"]))
         ok = ref is not None and row["status"] == "ok"
         row["time_vs_softmax"] = row["ms"] / ref["ms"] if ok else None
+        quartiles = ok and all(r.get(k) for r in (row, ref) for k in ("ms_q1", "ms_q3"))
+        row["time_vs_softmax_range"] = ([row["ms_q1"] / ref["ms_q3"], row["ms_q3"] / ref["ms_q1"]]
+                                        if quartiles else None)
         row["memory_vs_softmax"] = row["peak_bytes"] / ref["peak_bytes"] if ok and ref["peak_bytes"] else None
     return rows
 
 
-def progress_line(row: dict, before: str = "", after: str = "") -> str:
-    """One measured row as a line of progress: time and memory, or why there are none."""
-    measured = f"{row['ms']:9.2f} ms {row['peak_bytes'] / 2**20:9.1f} MiB" if row["ms"] else row["status"]
-    return f"  {before}{row['attention']:14s} L={row['length']:<6d} {after}{measured}"
+def progress_line(row: dict, before: str = "", after: str = "", count: str = "") -> str:
+    """One measured row as a line of progress (`count`: "k/N"): time with its IQR and memory, or why
+    there are none."""
+    if row["ms"]:
+        spread = f" ±{row['iqr_ms'] / 2:.2f}" if row.get("iqr_ms") is not None else ""
+        measured = (f"{row['ms']:9.2f}{spread} ms {row['peak_bytes'] / 2**20:9.1f} MiB"
+                    + (" unstable" if row.get("unstable") else ""))
+    else:
+        measured = row["status"]
+    return f"  {count + ' ' if count else ''}{before}{row['attention']:14s} L={row['length']:<6d} {after}{measured}"
 
 
 def run_bench(names: list[str], settings: BenchSettings, store_dir: str | None, progress=print) -> list[dict]:
     rows = []
-    for name in names:
-        for length in settings.lengths:
-            for mode in ("train", "infer"):
-                row = measure(name, length, mode, settings)
-                rows.append(row)
-                progress(progress_line(row, after=f"{mode:5s} "))
+    plan = [(name, length, mode) for name in names for length in settings.lengths for mode in ("train", "infer")]
+    for k, (name, length, mode) in enumerate(plan, 1):
+        row = measure(name, length, mode, settings)
+        rows.append(row)
+        progress(progress_line(row, after=f"{mode:5s} ", count=f"{k}/{len(plan)}"))
     add_ratios(rows)
     if store_dir:
-        write_bench_record(store_dir, rows, settings)
+        path = write_bench_record(store_dir, rows, settings)
+        progress(f"record: {path}")
     return rows
 
 
-def write_bench_record(store_dir: str, rows: list[dict], settings: BenchSettings):
+def write_bench_record(store_dir: str, rows: list[dict], settings: BenchSettings) -> Path:
     """One `kind: bench` record of `rows`, named by the settings, variants and device (and the time)."""
     device = describe_device(settings.device)
     identity = {"settings": asdict(settings), "attentions": sorted({r["attention"] for r in rows}), "device": device}
@@ -139,7 +191,7 @@ def write_bench_record(store_dir: str, rows: list[dict], settings: BenchSettings
     record = BenchRecord(run_id=f"bench__{config_hash(identity)}__{stamp}", device=device,
                          finished_at=datetime.now(timezone.utc).isoformat(), settings=asdict(settings), rows=rows,
                          version=RECORD_VERSION, torch=torch.__version__)
-    write_record(store_dir, record.to_json())
+    return write_record(store_dir, record.to_json())
 
 
 def format_table(rows: list[dict], modes=("train", "infer"), title: str = "") -> str:
@@ -151,9 +203,21 @@ def format_table(rows: list[dict], modes=("train", "infer"), title: str = "") ->
             return r["status"]
         return f"{value:.1f}{unit} ({ratio:.2f}x)" if ratio is not None else f"{value:.1f}{unit}"
 
+    def time_cell(r):
+        """median ms ± half the IQR, the ratio to softmax and the range of its quartiles; `unstable` flagged."""
+        if r["status"] != "ok" or r.get("iqr_ms") is None:
+            return cell(r, r["ms"] or 0, r["time_vs_softmax"], " ms")
+        text = f"{r['ms']:.1f} ±{r['iqr_ms'] / 2:.1f} ms"
+        if r["time_vs_softmax"] is not None:
+            text += f" ({r['time_vs_softmax']:.2f}x)"
+            if r.get("time_vs_softmax_range"):
+                low, high = r["time_vs_softmax_range"]
+                text += f" [{low:.2f}-{high:.2f}]"
+        return text + (" unstable" if r.get("unstable") else "")
+
     frame = pd.DataFrame([{
         "attention": r["attention"], "mode": r["mode"], "length": r["length"],
-        "time (vs softmax)": cell(r, r["ms"] or 0, r["time_vs_softmax"], " ms"),
+        "time (vs softmax)": time_cell(r),
         "memory (vs softmax)": cell(r, (r["peak_bytes"] or 0) / 2**20, r["memory_vs_softmax"], " MiB"),
     } for r in rows])
     parts = []
@@ -173,9 +237,10 @@ def layer_settings(opts, device: str, gpu: bool, default_lengths: tuple) -> Benc
     settings = BenchSettings(lengths=lengths, batch=opts.batch or (8 if gpu else 2), device=device,
                              dtype=opts.dtype or ("bfloat16" if gpu else "float32"), causal=opts.causal,
                              compile=gpu if opts.compile is None else opts.compile, compile_mode=opts.compile_mode,
-                             repeats=opts.repeats)
+                             repeats=opts.repeats, threads=opts.threads, min_run_time=opts.min_time)
     compiled = f"compiled ({settings.compile_mode})" if settings.compile else "eager"
-    print(f"bench on {device} ({settings.dtype}, {compiled}), batch "
+    threads = f", {settings.threads} CPU thread{'s' if settings.threads != 1 else ''}" if settings.threads else ""
+    print(f"bench on {device} ({settings.dtype}, {compiled}{threads}), batch "
           f"{settings.batch}, dim {settings.dim}, {settings.num_heads} heads, lengths {', '.join(map(str, lengths))}")
     return settings
 

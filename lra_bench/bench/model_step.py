@@ -15,7 +15,7 @@ from ..device import cpu_peak_bytes
 from ..model import Classifier
 from ..data.pipeline import training_indices
 from ..train import Trainer
-from .layer import BenchSettings, emit, write_bench_record
+from .layer import BenchSettings, emit, quiet_stderr, write_bench_record
 
 
 def measure_model_step(task: str, name: str, steps: int, warmup: int, batch: int | None, length: int | None,
@@ -52,7 +52,7 @@ def measure_model_step(task: str, name: str, steps: int, warmup: int, batch: int
             finally:
                 loader.close()
             peak = (torch.cuda.max_memory_allocated(trainer.device) if trainer.device.type == "cuda"
-                    else cpu_peak_bytes(lambda: trainer.train_step(*loader.make_batch())))
+                    else _quiet_cpu_peak(lambda: trainer.train_step(*loader.make_batch())))
         return {**result, "steps_per_s": steps / elapsed, "peak_bytes": int(peak),
                 "data_wait_share": loader.wait_seconds / elapsed, "precision": trainer.precision,
                 "compiled": trainer.forward_model is not trainer.model}
@@ -60,17 +60,22 @@ def measure_model_step(task: str, name: str, steps: int, warmup: int, batch: int
         return {**result, "status": "OOM"}
 
 
+def _quiet_cpu_peak(step) -> int:
+    with quiet_stderr():  # the profiler's start/stop lines
+        return cpu_peak_bytes(step)
+
+
 def model_bench(tasks: list[str], names: list[str], opts, device: str) -> int:
     """`bench --model`: steps/s per variant and task, ratio to softmax, memory, share of time waiting for data."""
     import pandas as pd
 
-    rows = []
+    rows, total = [], len(tasks) * len(names)
     for task in tasks:
         for name in names:
             row = measure_model_step(task, name, opts.steps, warmup=2, batch=opts.batch, length=opts.length,
                                      device=device, compile_mode=opts.compile_mode)
             rows.append(row)
-            print(f"  {task:10s} {name:14s} " + (f"{row['steps_per_s']:8.2f} steps/s  {row['peak_bytes'] / 2**20:9.1f} "
+            print(f"  {len(rows)}/{total} {task:10s} {name:14s} " + (f"{row['steps_per_s']:8.2f} steps/s  {row['peak_bytes'] / 2**20:9.1f} "
                                                  f"MiB  data {100 * row['data_wait_share']:.1f}%"
                                                  if row["status"] == "ok" else row["status"]))
     frame = pd.DataFrame(rows)
@@ -83,5 +88,5 @@ def model_bench(tasks: list[str], names: list[str], opts, device: str) -> int:
           + frame.pivot(index="attention", columns="task", values="cell").to_markdown(disable_numparse=True), opts.out)
     if opts.store:
         settings = BenchSettings(lengths=tuple(sorted(set(frame.length))), device=device, repeats=opts.steps)
-        write_bench_record(opts.store, [{**r, "mode": "model"} for r in rows], settings)
+        print(f"record: {write_bench_record(opts.store, [{**r, 'mode': 'model'} for r in rows], settings)}")
     return 0

@@ -60,8 +60,10 @@ def measure_all(names: list[str], settings, progress=print) -> list[dict]:
     causal_names = [n for n in names if get_attention_class(n).has_form(causal=True)]
     plan = [(n, settings, "non-causal") for n in names] + [(n, causal_settings, "causal") for n in causal_names]
     plan.append((FLA_REFERENCE, causal_settings, "causal"))
+    total, k = sum(len(run_settings.lengths) for _, run_settings, _ in plan), 0
     for name, run_settings, form in plan:
         for length in run_settings.lengths:
+            k += 1
             if name == FLA_REFERENCE:
                 skip = fla_unavailable_reason(run_settings.device)
                 row = ({"attention": name, "length": length, "mode": "train", "status": skip, "ms": None,
@@ -71,7 +73,7 @@ def measure_all(names: list[str], settings, progress=print) -> list[dict]:
                 row = measure(name, length, "train", run_settings)
             row["form"] = form
             rows.append(row)
-            progress(progress_line(row, before=f"{form:10s} "))
+            progress(progress_line(row, before=f"{form:10s} ", count=f"{k}/{total}"))
     return rows
 
 
@@ -161,7 +163,7 @@ def check_bench(names: list[str], opts, device: str, gpu: bool) -> int:
     for form in ("non-causal", "causal"):
         group = add_ratios([r for r in rows if r["form"] == form])
         tables.append(format_table(group, modes=("train",), title=f"{form} "))
-    if opts.store:
-        write_bench_record(opts.store, rows, settings)
     emit("\n\n".join(tables), opts.out)
+    if opts.store:
+        print(f"record: {write_bench_record(opts.store, rows, settings)}")
     return 0
