@@ -23,7 +23,8 @@ def test_table_holds_the_records_numbers(tmp_path):
     write_record(store, _record("linear", "text_small", 0, None, status="oom"))
     write_record(store, _record("weird", "text_small", 0, 0.10))
     markdown, paths = write_report(store, tmp_path / "out")
-    assert [p.name for p in paths] == ["leaderboard.md", "leaderboard.csv", "leaderboard.tex", "leaderboard.png"]
+    assert [p.name for p in paths] == ["leaderboard.md", "leaderboard.csv", "leaderboard.tex", "leaderboard.png",
+                                       "leaderboard_long.csv"]
     assert all(p.stat().st_size > 0 for p in paths)
     assert "\\begin{tabular}" in paths[2].read_text() and "35.00" in paths[2].read_text()
     table = pd.read_csv(paths[1], index_col="attention")
@@ -151,3 +152,68 @@ def test_seeds_of_one_config_average_with_interval_and_pair_with_softmax(tmp_pat
     assert "60.00 ± 10.00 (n=3) [95% ±24.84]" in markdown
     # differences -10, -15, -5: mean -10, std 5, half-interval 4.303 * 5 / sqrt(3) = 12.42
     assert "## Paired with softmax" in markdown and "-10.00 ± 5.00 (n=3) [95% ±12.42]" in markdown
+
+
+def _with_speed(record, examples_per_s, memory, counter="process_peak_rss (reset at run start)"):
+    return dict(record, throughput={"train_examples_per_s": examples_per_s, "peak_memory_bytes": memory,
+                                    "peak_memory_counter": counter})
+
+
+def test_tidy_csv_round_trips_and_has_every_column(tmp_path):
+    from lra_bench.report import TIDY_COLUMNS, read_tidy, records_frame, summarise, tidy_table
+    from lra_bench.results import load_records
+
+    store = tmp_path / "runs"
+    for seed, acc in enumerate([0.5, 0.6, 0.7]):
+        write_record(store, _with_speed(_configured(seed, acc, 20, "2026-01-01"), 100.0 + seed, 2**30))
+    write_record(store, _configured(0, None, 20, "2026-01-01", attention="linear") | {"status": "failed"})
+    _, paths = write_report(store, tmp_path / "out")
+    long = next(p for p in paths if p.name == "leaderboard_long.csv")
+    read = read_tidy(long)
+    expected = tidy_table(summarise(records_frame(load_records(store))))
+    assert list(read.columns) == TIDY_COLUMNS
+    pd.testing.assert_frame_equal(read, expected, check_dtype=False)
+    softmax = read.set_index("attention").loc["softmax"]
+    assert softmax["mean"] == pytest.approx(60.0) and softmax["n"] == 3 and softmax["throughput"] == pytest.approx(101.0)
+    assert softmax["memory"] == 2**30 and softmax["steps"] == 20 and len(softmax["config_hash"]) == 12
+    assert read.set_index("attention").loc["linear", "status"] == "failed"
+
+
+def test_speed_and_memory_columns_name_their_counter(tmp_path):
+    store = tmp_path / "runs"
+    write_record(store, _with_speed(_configured(0, 0.5, 20, "2026-01-01"), 250.0, 300 * 2**20))
+    markdown, _ = write_report(store, tmp_path / "out")
+    assert "## Speed (train examples/s" in markdown and "250 ex/s, 300 MiB*" in markdown
+    assert "* process RSS peak (CPU" in markdown
+
+
+def test_latex_has_one_header_row_bold_best_pm_and_booktabs(tmp_path):
+    store = tmp_path / "runs"
+    for seed in (0, 1):
+        write_record(store, _configured(seed, 0.5 + 0.1 * seed, 20, "2026-01-01"))
+        write_record(store, _configured(seed, 0.3, 20, "2026-01-01", attention="linear"))
+    _, paths = write_report(store, tmp_path / "out")
+    tex = paths[2].read_text()
+    body = tex.split("\\midrule")[0].split("\\toprule")[1].strip().splitlines()
+    assert len(body) == 1 and body[0].startswith("attention & t"), body  # one header row
+    assert "\\bfseries 55.00 $\\pm$ 7.07" in tex and "\\bfseries 30.00" not in tex
+    assert "\\bottomrule" in tex and "±" not in tex
+
+
+def test_lra_table_2_sits_beside_our_speed_at_shared_lengths(tmp_path):
+    from lra_bench.config import PROJECT_ROOT
+
+    store = tmp_path / "runs"
+    write_record(store, _record("softmax", "listops", 0, 0.37))
+    rows = [{"attention": a, "length": n, "mode": "train", "status": "ok", "ms": ms, "peak_bytes": mem,
+             "time_vs_softmax": ms / ref, "memory_vs_softmax": mem / 100}
+            for a, (ms, mem) in {"softmax": (10.0, 100), "linear": (5.0, 40)}.items()
+            for n, ref in ((512, 10.0), (1024, 10.0))]
+    write_record(store, {"run_id": "bench__x", "kind": "bench", "device": "cpu", "finished_at": "2026-01-02",
+                         "rows": rows})
+    markdown, _ = write_report(store, tmp_path / "out", PROJECT_ROOT / "results" / "reference.csv")
+    section = markdown.split("beside LRA Table 2")[1]
+    line = next(l for l in section.splitlines() if l.startswith("| linear"))
+    # ours: 2x faster, 0.4x memory at 1024; LRA Table 2 linear at 1K: 1.1x, 0.37 / 0.85 GB = 0.44x
+    assert "1024" in line and "2" in line and "1.1" in line and "0.4" in line and "0.44" in line
+    assert "512" not in section  # LRA Table 2 has no 512 column
