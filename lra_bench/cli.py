@@ -3,6 +3,7 @@
     lra-bench train [overrides]         one run (Hydra; `-m` for a multirun)
     lra-bench sweep [sweep=NAME] [ovr]  the default grid: every registered attention x the preset's tasks
     lra-bench report [--store DIR]      leaderboard tables and plots from the results store
+    lra-bench sync [FOLDERS]            upload offline W&B runs (outputs/, multirun/)
     lra-bench prepare task=NAME         generate / read and check a task's data once
     lra-bench ls attentions|tasks [PATTERN]
     lra-bench new-attention NAME        a new variant file + config that already pass the conformance suite
@@ -136,12 +137,38 @@ def cmd_report(args: list[str]) -> int:
     parser.add_argument("--out", default=str(PROJECT_ROOT / "results"), help="where tables and plots go")
     parser.add_argument("--reference", default=str(PROJECT_ROOT / "results" / "reference.csv"),
                         help="published accuracies to put beside ours ('' = none)")
+    parser.add_argument("--wandb", action="store_true", help="also log the leaderboard and plots to W&B "
+                        "(job_type report; WANDB_MODE, offline when unset)")
     opts = parser.parse_args(args)
     table, written = write_report(Path(opts.store), Path(opts.out), Path(opts.reference) if opts.reference else None,
                                   on_skip=lambda path, reason: print(f"skipped {path}: {reason}", file=sys.stderr))
     print(table)
     print("\nwritten:\n" + "\n".join(f"  {p}" for p in written))
+    if opts.wandb:
+        from .report import log_report
+
+        print(f"W&B: {log_report(Path(opts.out), written)}")
     return 0
+
+
+def cmd_sync(args: list[str]) -> int:
+    """Upload offline W&B runs: every offline-run-* folder under the given folders (any depth)."""
+    import subprocess
+
+    from .config import PROJECT_ROOT
+    from .tracking import offline_runs
+
+    parser = argparse.ArgumentParser(prog="lra-bench sync", description="Upload offline W&B runs (`wandb sync`).")
+    parser.add_argument("folders", nargs="*", default=[str(PROJECT_ROOT / "outputs"), str(PROJECT_ROOT / "multirun")],
+                        help="where to look for offline-run-* folders (default: outputs/ and multirun/)")
+    parser.add_argument("--dry-run", action="store_true", help="list the runs, upload nothing")
+    opts = parser.parse_args(args)
+    runs = offline_runs([Path(f) for f in opts.folders])
+    print(f"{len(runs)} offline W&B run(s) under {', '.join(opts.folders)}")
+    if opts.dry_run or not runs:
+        print("\n".join(f"  {r}" for r in runs))
+        return 0
+    return subprocess.run([sys.executable, "-m", "wandb", "sync", *map(str, runs)]).returncode
 
 
 def cmd_prepare(args: list[str]) -> int:
@@ -202,7 +229,7 @@ def cmd_diagnose(args: list[str]) -> int:
     return diagnose_main(args)
 
 
-COMMANDS = {"diagnose": cmd_diagnose, "bench": cmd_bench, "new-attention": cmd_new_attention, "train": cmd_train, "sweep": cmd_sweep, "report": cmd_report, "prepare": cmd_prepare, "ls": cmd_ls}
+COMMANDS = {"diagnose": cmd_diagnose, "bench": cmd_bench, "new-attention": cmd_new_attention, "train": cmd_train, "sweep": cmd_sweep, "report": cmd_report, "sync": cmd_sync, "prepare": cmd_prepare, "ls": cmd_ls}
 
 
 def main(argv: list[str] | None = None) -> int:

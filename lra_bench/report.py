@@ -555,3 +555,18 @@ def write_report(store: Path, out: Path, reference_path: Path | None = None,
         if plot_accuracy_vs_speed(numeric, bench, plots / "accuracy_vs_speed.png", summary):
             written.append(plots / "accuracy_vs_speed.png")
     return text, written
+
+
+def log_report(out: Path, written: list[Path]):
+    """`lra-bench report --wandb`: the tidy leaderboard as a `wandb.Table` and each plot as an image, in a
+    W&B run of job_type `report`."""
+    from .tracking import command_tracker
+
+    tidy = next((p for p in written if p.name == "leaderboard_long.csv"), None)
+    if tidy is None:
+        return None
+    tracker = command_tracker("report", out, {"out": str(out)})
+    tracker.table("leaderboard", read_tidy(tidy), plots={f"plots/{p.stem}": p for p in written if p.suffix == ".png"})
+    path = tracker.path
+    tracker.finish()
+    return path

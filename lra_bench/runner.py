@@ -32,7 +32,7 @@ from .model import Classifier
 from .provenance import code_identity
 from .results import (RECORD_VERSION, RunRecord, config_hash, read_record, record_path, run_id, setup_hash,
                       variant_forms, write_record)
-from .tracking import Tracker
+from .tracking import Tracker, wandb_run_id
 from .device import describe_device, resolve_device
 from .train import DataParallel, Diverged, Trainer
 
@@ -126,8 +126,11 @@ def run_experiment(cfg: DictConfig) -> dict:
         record["tokenization"] = data.tokenization
         record["data_sizes"] = {s: len(getattr(data, s)) for s in ("train", "val", "test")}
         logger = run.logger if parallel.is_main else dataclasses.replace(run.logger, backend="none")
-        tracker = Tracker(logger, rid, run.paths.output_dir, resolved, [run.task.name, run.attention.name])
-        record["wandb"] = {"path": tracker.path, "mode": run.logger.mode if tracker.run else "off",
+        tracker = Tracker(logger, rid, run.paths.output_dir, resolved, [run.task.name, run.attention.name],
+                          group=run.task.name, job_type="train",  # a resumed run continues its W&B run
+                          run_id=wandb_run_id(rid, record["started_at"] if run.rerun else None))
+        tracker.config({"num_parameters": record["num_parameters"]})
+        record["wandb"] = {"path": tracker.path, "id": tracker.id, "mode": run.logger.mode if tracker.run else "off",
                            "dir": getattr(tracker, "dir", None)}
         trainer = Trainer(model, data, run.trainer, run.seed, checkpoint_dir, tracker, parallel,
                           code_hash=code["code_hash"])
@@ -137,7 +140,7 @@ def run_experiment(cfg: DictConfig) -> dict:
         record.update(status="ok", metrics=result.metrics, throughput=result.throughput, history=result.history,
                       loss_curve=result.loss_curve, resumed_from_step=result.resumed_from,
                       steps=run.trainer.max_steps, checkpoint_dir=checkpoint_dir)
-        tracker.summary({**result.metrics, **result.throughput})
+        tracker.summary({**result.metrics, **result.throughput, "num_parameters": record["num_parameters"]})
         exit_code = 0
     except Exception as err:  # noqa: BLE001 - every failure becomes a record, never a stopped sweep
         record.update(status=classify_failure(err), error=error_line(err),

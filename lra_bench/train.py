@@ -264,7 +264,7 @@ class Trainer:
             counters.train_seconds += time.perf_counter() - start
             counters.train_examples += len(y) * world
             counters.train_tokens += int((x != PAD_ID).sum()) * world
-            if step % cfg.log_every == 0:
+            if step % cfg.log_every == 0 or step == cfg.max_steps:  # the last step's loss always
                 state.loss_curve.append([step, mean_loss])
                 if self.tracker:
                     self.tracker.log({"train/loss": mean_loss, "train/lr": self.scheduler.get_last_lr()[0]}, step)

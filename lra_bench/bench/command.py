@@ -55,6 +55,8 @@ def main(args: list[str]) -> int:
     parser.add_argument("--decode", action="store_true",
                         help="per-token latency and state memory of recurrent decoding vs context length "
                              "(variants with a step API; softmax with a growing key/value cache)")
+    parser.add_argument("--wandb", action="store_true", help="also log the rows to W&B (job_type bench; "
+                        "WANDB_MODE, offline when unset)")
     opts = parser.parse_args(args)
     device = str(resolve_device(opts.device))
     gpu = device.startswith("cuda")
@@ -81,4 +83,21 @@ def main(args: list[str]) -> int:
     settings = layer_settings(opts, device, gpu, GPU_LENGTHS if gpu else CPU_LENGTHS)
     rows = run_bench(names, settings, opts.store or None)
     emit(format_table(rows), opts.out)
+    if opts.wandb:
+        log_bench(rows, settings)
     return 0
+
+
+def log_bench(rows: list[dict], settings):
+    """The bench rows as a `wandb.Table` in a W&B run of job_type `bench`."""
+    from dataclasses import asdict
+
+    import pandas as pd
+
+    from ..tracking import command_tracker
+
+    tracker = command_tracker("bench", PROJECT_ROOT / "outputs" / "bench", asdict(settings))
+    frame = pd.DataFrame(rows).drop(columns=["time_vs_softmax_range"], errors="ignore")
+    tracker.table("bench_rows", frame)
+    print(f"W&B: {tracker.path}")
+    tracker.finish()
