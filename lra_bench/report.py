@@ -339,7 +339,7 @@ def plot_bars(numeric: pd.DataFrame, summary: pd.DataFrame, path: Path):
         ax.set_title(task)
         ax.set_ylabel("test accuracy (%)")
         ax.set_ylim(low, high)
-    fig.suptitle("test accuracy; error bars: std over seeds; dashed: chance (majority class)", fontsize=9)
+    fig.suptitle("test accuracy\nerror bars: std over seeds; dashed: chance (majority class)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -449,7 +449,7 @@ def plot_learning_curves(records: list, summary: pd.DataFrame, path: Path) -> bo
     curves = pd.DataFrame(rows).groupby(["task", "attention", "step"]).val.mean().reset_index()
     tasks = sorted(set(curves.task))
     styles = _palette(sorted(set(curves.attention)))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks) + 2, 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks) + 1.5, 4), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         for attention, group in curves[curves.task == task].groupby("attention"):
             ax.plot(group.step, group.val, marker="o", ms=3, label=attention,
@@ -464,7 +464,7 @@ def plot_learning_curves(records: list, summary: pd.DataFrame, path: Path) -> bo
             handles.setdefault(l, h)
     fig.legend(list(handles.values()), list(handles), loc="center right", fontsize=8, frameon=False)
     fig.suptitle("learning curves (mean over seeds)", fontsize=9)
-    fig.tight_layout(rect=(0, 0, 0.85 if len(tasks) > 1 else 0.78, 1))
+    fig.tight_layout(rect=(0, 0, 0.85, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return True
