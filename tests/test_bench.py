@@ -106,3 +106,16 @@ def test_bench_prints_progress_and_record_path_and_no_profiler_lines(tmp_path):
     (record,) = tmp_path.glob("bench__*.json")
     assert f"record: {record}" in run.stdout
     assert "(1.00x) [" in run.stdout  # the ratio's quartile range
+
+
+def test_a_ratio_is_unstable_when_softmax_is():
+    from lra_bench.bench.layer import format_table
+
+    def row(name, ms, unstable):
+        return {"attention": name, "length": 64, "mode": "train", "status": "ok", "ms": ms, "ms_q1": 0.9 * ms,
+                "ms_q3": 1.1 * ms if unstable else 1.01 * ms, "iqr_ms": (0.2 if unstable else 0.11) * ms,
+                "unstable": unstable, "peak_bytes": 10}
+
+    rows = add_ratios([row("softmax", 10.0, True), row("linear", 5.0, False)])
+    assert rows[1]["ratio_unstable"] and not rows[1]["unstable"]
+    assert "(0.50x) [0.41-0.56] unstable" in format_table(rows, modes=("train",))

@@ -153,6 +153,7 @@ def add_ratios(rows: list[dict]) -> list[dict]:
         quartiles = ok and all(r.get(k) for r in (row, ref) for k in ("ms_q1", "ms_q3"))
         row["time_vs_softmax_range"] = ([row["ms_q1"] / ref["ms_q3"], row["ms_q3"] / ref["ms_q1"]]
                                         if quartiles else None)
+        row["ratio_unstable"] = bool(ok and (row.get("unstable") or ref.get("unstable")))
         row["memory_vs_softmax"] = row["peak_bytes"] / ref["peak_bytes"] if ok and ref["peak_bytes"] else None
     return rows
 
@@ -204,7 +205,8 @@ def format_table(rows: list[dict], modes=("train", "infer"), title: str = "") ->
         return f"{value:.1f}{unit} ({ratio:.2f}x)" if ratio is not None else f"{value:.1f}{unit}"
 
     def time_cell(r):
-        """median ms ± half the IQR, the ratio to softmax and the range of its quartiles; `unstable` flagged."""
+        """median ms ± half the IQR, the ratio to softmax and the range of its quartiles; `unstable` when
+        this cell's or softmax's IQR is over 10% of its median (the ratio is then not to be trusted)."""
         if r["status"] != "ok" or r.get("iqr_ms") is None:
             return cell(r, r["ms"] or 0, r["time_vs_softmax"], " ms")
         text = f"{r['ms']:.1f} ±{r['iqr_ms'] / 2:.1f} ms"
@@ -213,7 +215,7 @@ def format_table(rows: list[dict], modes=("train", "infer"), title: str = "") ->
             if r.get("time_vs_softmax_range"):
                 low, high = r["time_vs_softmax_range"]
                 text += f" [{low:.2f}-{high:.2f}]"
-        return text + (" unstable" if r.get("unstable") else "")
+        return text + (" unstable" if r.get("unstable") or r.get("ratio_unstable") else "")
 
     frame = pd.DataFrame([{
         "attention": r["attention"], "mode": r["mode"], "length": r["length"],
