@@ -1,10 +1,8 @@
 """The leaderboard: records in the store -> tables (LRA Table 1) and plots (LRA Table 2, Figure 3).
 
-Per (task, attention, seed, setup) the latest record counts, where a setup is the config without its
-seed plus the code (results.setup_hash, provenance.code_identity); seeds of one setup are then
-averaged (mean +- std, n, and a 95% t-interval from 3 seeds). Records of different setups are never
-averaged: a cell shows its latest setup, marked `†k configs` when there are others, each listed
-below the table; a paired difference to softmax on the same seeds sits beside it.
+Cells come from aggregate.py (one setup per cell, never mixed configs): a cell shows its latest
+setup, marked `†k configs` when there are others, each listed below the table; a paired difference to
+softmax on the same seeds sits beside it. Figures are drawn by plots.py.
 A cell with no successful run shows the failure (FAIL / OOM / DIVERGED / RUNNING), never a zero
 (lessons.md: xformers' collector filled missing runs with zeros). A run whose best validation
 accuracy stayed at chance is marked `(chance)`; a run with over 10% more parameters than softmax on
@@ -16,120 +14,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+from .aggregate import FAILURE_MARK, cell_text, paired_vs_softmax, records_frame, summarise
+from .plots import plot_accuracy_vs_speed, plot_bars, plot_learning_curves, plot_scaling
+from .results import BenchRecord, DiagnosticsRecord, load_records, parse_record
 
-from .results import BenchRecord, DiagnosticsRecord, RunRecord, load_records, parse_record  # noqa: E402
+__all__ = ["records_frame", "summarise", "leaderboard", "write_report", "plot_accuracy_vs_speed", "plot_bars",
+           "plot_learning_curves", "plot_scaling"]  # the notebook and the tests take them from here
 
-FAILURE_MARK = {"failed": "FAIL", "oom": "OOM", "diverged": "DIVERGED", "running": "RUNNING"}
 LRA_TASKS = ["listops", "text", "retrieval", "image", "pathfinder", "pathx"]
 LRA_AVERAGED = LRA_TASKS[:5]  # LRA Table 1 averages five tasks: Path-X failed for every model
 PARAM_BUDGET = 1.10
-
-
-def _percent(metrics: dict, key: str) -> float:
-    return 100 * metrics[key] if key in metrics else float("nan")
-
-
-FRAME_COLUMNS = ["run_id", "task", "attention", "seed", "status", "finished_at", "test_accuracy", "chance_accuracy",
-                 "stuck_at_chance", "num_parameters", "train_examples_per_s", "peak_memory_bytes", "memory_counter",
-                 "steps", "setup_hash", "code_hash", "setup", "recipe", "error", "causal", "has_causal",
-                 "has_non_causal"]
-
-
-def records_frame(records: list) -> pd.DataFrame:
-    """One row per training record with the fields the tables need (accuracies in percent). Takes
-    typed records (`results.load_records`) or the JSON dicts of `read_records`. Per (task, attention,
-    seed, setup) the latest record counts; `setup` is the config hash without the seed plus the code
-    hash, so records of different configs or code are never taken for seeds of one another."""
-    runs = [r for r in map(parse_record, records) if isinstance(r, RunRecord)]
-    rows = [{"run_id": r.run_id, "task": r.task, "attention": r.attention, "seed": r.seed, "status": r.status,
-             "finished_at": r.finished_at, "test_accuracy": _percent(r.metrics, "test_accuracy"),
-             "chance_accuracy": _percent(r.metrics, "chance_accuracy"),
-             "stuck_at_chance": bool(r.metrics.get("stuck_at_chance", False)), "num_parameters": r.num_parameters,
-             "train_examples_per_s": r.throughput.get("train_examples_per_s"),
-             "peak_memory_bytes": r.throughput.get("peak_memory_bytes"),
-             "memory_counter": r.throughput.get("peak_memory_counter"), "steps": r.steps,
-             "setup_hash": r.setup_hash, "code_hash": r.code_hash or "",
-             "setup": f"{r.setup_hash or '-'}/{r.code_hash or '-'}", "recipe": r.recipe,
-             "error": r.error, "causal": r.causal, "has_causal": r.has_form(causal=True),
-             "has_non_causal": r.has_form(causal=False)} for r in runs]
-    frame = pd.DataFrame(rows, columns=FRAME_COLUMNS)
-    return (frame.sort_values("finished_at").groupby(["task", "attention", "seed", "setup"], as_index=False)
-            .tail(1).reset_index(drop=True))
-
-
-# Two-sided 95% quantiles of Student's t for 1..30 degrees of freedom (normal beyond).
-_T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
-
-
-def ci95(std: float, n: int) -> float:
-    """Half-width of the 95% t-interval of a mean over n seeds; NaN below 3 seeds (too few to say)."""
-    if n < 3 or pd.isna(std):
-        return float("nan")
-    return (_T95[n - 2] if n - 1 <= len(_T95) else 1.96) * std / n ** 0.5
-
-
-def summarise(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per (attention, task, setup): mean, std, n over seeds, the 95% half-interval (n >= 3), the
-    status shown if none succeeded, and what the cell was computed with (params, steps, speed, memory,
-    config and code hash). `shown` marks the latest setup of each (attention, task): the leaderboard's
-    cell; `configs` counts the setups of the pair, so a cell that has others says so."""
-    keys = ["attention", "task", "setup"]
-    ok = frame[frame.status == "ok"]
-    stats = ok.groupby(keys).agg(mean=("test_accuracy", "mean"), std=("test_accuracy", "std"),
-                                 n=("test_accuracy", "size"), stuck=("stuck_at_chance", "any"),
-                                 throughput=("train_examples_per_s", "median"),
-                                 memory=("peak_memory_bytes", "max")).reset_index()
-    fails = frame[frame.status != "ok"].groupby(keys).status.last().reset_index()
-    info = frame.groupby(keys).agg(latest=("finished_at", "max"), params=("num_parameters", "max"),
-                                   steps=("steps", "max"), memory_counter=("memory_counter", "last"),
-                                   config_hash=("setup_hash", "last"), code_hash=("code_hash", "last")).reset_index()
-    summary = info.merge(stats, on=keys, how="left").merge(fails, on=keys, how="left")
-    summary["ci95"] = [ci95(s, int(n)) if pd.notna(n) else float("nan") for s, n in zip(summary["std"], summary.n)]
-    summary["n"] = summary.n.fillna(0).astype(int)
-    summary["status"] = summary.status.where(summary["mean"].isna(), "ok")
-    newest = summary.sort_values("latest").groupby(["attention", "task"]).tail(1).index
-    summary["shown"] = summary.index.isin(newest)
-    summary["configs"] = summary.groupby(["attention", "task"]).setup.transform("size")
-    return summary.sort_values(keys).reset_index(drop=True)
-
-
-def _cell(row) -> str:
-    if pd.isna(row["mean"]):
-        text = FAILURE_MARK.get(row["status"], "MISSING")
-    else:
-        text = f"{row['mean']:.2f}"
-        if row["n"] > 1:
-            text += f" ± {row['std']:.2f} (n={int(row['n'])})"
-        if pd.notna(row.get("ci95")):
-            text += f" [95% ±{row['ci95']:.2f}]"
-        text += " (chance)" if row["stuck"] else ""
-    if row.get("configs", 1) > 1:
-        text += f" †{int(row['configs'])} configs"
-    return text
-
-
-def paired_vs_softmax(frame: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
-    """Per (attention, task): accuracy minus softmax's on the same seeds (the shown setups of both),
-    mean, std and n of the differences, and the 95% half-interval where n >= 3."""
-    ok = frame[frame.status == "ok"]
-    shown = summary[summary.shown][["attention", "task", "setup"]]
-    ok = ok.merge(shown, on=["attention", "task", "setup"])
-    softmax = ok[ok.attention == "softmax"].set_index(["task", "seed"]).test_accuracy
-    rows = []
-    for (attention, task), group in ok[ok.attention != "softmax"].groupby(["attention", "task"]):
-        pairs = [(acc, softmax.get((task, seed))) for acc, seed in zip(group.test_accuracy, group.seed)]
-        diffs = pd.Series([a - b for a, b in pairs if b is not None and pd.notna(b)], dtype=float)
-        if diffs.empty:
-            continue
-        rows.append({"attention": attention, "task": task, "mean_diff": diffs.mean(), "std_diff": diffs.std(),
-                     "n": len(diffs), "ci95": ci95(diffs.std(), len(diffs))})
-    return pd.DataFrame(rows, columns=["attention", "task", "mean_diff", "std_diff", "n", "ci95"])
 
 
 def _params(frame: pd.DataFrame) -> pd.Series:
@@ -156,7 +52,7 @@ def leaderboard(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     tasks = sorted(frame.task.unique())
     numeric = summary.pivot(index="attention", columns="task", values="mean").reindex(columns=tasks)
     numeric["avg"] = numeric[tasks].mean(axis=1, skipna=False)
-    display = summary.assign(cell=summary.apply(_cell, axis=1)).pivot(index="attention", columns="task",
+    display = summary.assign(cell=summary.apply(cell_text, axis=1)).pivot(index="attention", columns="task",
                                                                       values="cell").reindex(columns=tasks)
     display["avg"] = numeric["avg"].map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
     for task in tasks:  # a task has no cell for a variant without that form: say so
@@ -277,7 +173,7 @@ def published_table(reference: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFram
     ours = ours[ours.shown] if not ours.empty else ours
     if not ours.empty:
         for attention, group in ours.groupby("attention"):
-            rows[f"{attention} (ours)"] = group.set_index("task").apply(_cell, axis=1).reindex(LRA_TASKS).fillna("")
+            rows[f"{attention} (ours)"] = group.set_index("task").apply(cell_text, axis=1).reindex(LRA_TASKS).fillna("")
     table = pd.DataFrame(rows).T
     numbers = table[LRA_AVERAGED].apply(lambda col: pd.to_numeric(col.str.split(" ").str[0], errors="coerce"))
     table["avg"] = numbers.mean(axis=1, skipna=False).map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
@@ -298,178 +194,6 @@ def latest_bench(records: list) -> pd.DataFrame:
     return pd.DataFrame(rows).assign(device=latest.device)
 
 
-def _palette(names: list[str]) -> dict:
-    """A distinct (colour, line style) per attention: ten tab10 hues, then the hues again dashed, dotted;
-    softmax, the reference, in black."""
-    styles, others = {}, [n for n in names if n != "softmax"]
-    for i, name in enumerate(others):
-        styles[name] = {"color": plt.cm.tab10(i % 10), "ls": ("-", "--", ":", "-.")[i // 10 % 4]}
-    if "softmax" in names:
-        styles["softmax"] = {"color": "k", "ls": "-"}
-    return styles
-
-
-def plot_bars(numeric: pd.DataFrame, summary: pd.DataFrame, path: Path):
-    """Per-task test accuracy per attention (the shown config), std over seeds as error bars, the chance
-    rate dashed; the axis spans the data (not 0-100), so differences stay visible; a cell without a
-    result is a grey stub labelled with its status."""
-    tasks = [c for c in numeric.columns if c != "avg"]
-    attentions = [a for a in numeric.index if a != "chance"]
-    shown = summary[summary.shown].set_index(["attention", "task"])
-    fig, axes = plt.subplots(1, len(tasks), figsize=(max(4.5, 0.5 * len(attentions) + 2) * len(tasks), 4.4),
-                             squeeze=False)
-    for ax, task in zip(axes[0], tasks):
-        values = numeric.loc[attentions, task]
-        std = pd.Series([shown["std"].get((a, task), float("nan")) for a in attentions], index=attentions).fillna(0)
-        chance = numeric.loc["chance", task]
-        known = pd.concat([values - std, values + std, pd.Series([chance])]).dropna()
-        low = max(0.0, known.min() - 5) if not known.empty else 0.0
-        high = min(100.0, known.max() + 5) if not known.empty else 100.0
-        colours = ["k" if a == "softmax" else "C0" for a in attentions]
-        ax.bar(range(len(attentions)), (values - low).fillna(0), bottom=low, yerr=std.where(values.notna(), 0),
-               capsize=3, color=colours, error_kw={"elinewidth": 1})
-        for i, (attention, value) in enumerate(values.items()):
-            if pd.isna(value):
-                status = shown["status"].get((attention, task), "missing")
-                ax.text(i, low + 0.02 * (high - low), FAILURE_MARK.get(status, "MISSING"), rotation=90, ha="center",
-                        va="bottom", fontsize=7, color="0.4")
-        if pd.notna(chance):
-            ax.axhline(chance, ls="--", color="0.3", lw=1)
-        ax.set_xticks(range(len(attentions)), attentions, rotation=45, ha="right")
-        ax.set_title(task)
-        ax.set_ylabel("test accuracy (%)")
-        ax.set_ylim(low, high)
-    fig.suptitle("test accuracy\nerror bars: std over seeds; dashed: chance (majority class)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def _plain_log_ticks(axis):
-    """Log-scale tick labels as plain numbers (600, not 6x10^2), with 2 and 5 between the decades."""
-    from matplotlib.ticker import FuncFormatter, LogLocator
-
-    plain = FuncFormatter(lambda v, _: f"{v:g}")
-    axis.set_major_formatter(plain)
-    axis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))
-    axis.set_minor_formatter(plain)
-
-
-def plot_scaling(bench: pd.DataFrame, value: str, ylabel: str, path: Path, scale: float = 1.0):
-    """A benchmark quantity against sequence length, one line per attention, train and infer side by side;
-    a red x on the top edge marks an out-of-memory (and the title says so only when there is one)."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
-    styles = _palette(sorted(set(bench.attention)))
-    lengths = sorted(set(bench.length))
-    for ax, mode in zip(axes, ("train", "infer")):
-        part = bench[(bench["mode"] == mode) & (bench.status == "ok")]
-        for attention, group in part.groupby("attention"):
-            group = group.sort_values("length")
-            ax.plot(group.length, group[value] * scale, marker="o", ms=3, label=attention,
-                    lw=2.5 if attention == "softmax" else 1.3, **styles[attention])
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xticks(lengths, [str(n) for n in lengths])
-        ax.xaxis.set_minor_locator(plt.NullLocator())
-        _plain_log_ticks(ax.yaxis)
-        oom = bench[(bench["mode"] == mode) & (bench.status == "OOM")]
-        if not oom.empty:
-            top = ax.get_ylim()[1]
-            ax.scatter(oom.length, [top] * len(oom), marker="x", color="r", clip_on=False, zorder=5)
-        ax.set_xlabel("sequence length")
-        ax.set_ylabel(ylabel)
-        ax.set_title(f"{mode} ({'forward+backward' if mode == 'train' else 'forward, no grad'})"
-                     + ("; x = OOM" if not oom.empty else ""))
-        ax.grid(True, which="both", alpha=0.2)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="center right", fontsize=8, frameon=False)
-    fig.suptitle(f"one attention layer, {bench.device.iloc[0]}")
-    fig.tight_layout(rect=(0, 0, 0.85, 1))
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def plot_accuracy_vs_speed(numeric: pd.DataFrame, bench: pd.DataFrame, path: Path,
-                           summary: pd.DataFrame | None = None) -> bool:
-    """LRA Figure 3: average accuracy against speed relative to softmax, memory as the marker area (with a
-    size key). The average is over the tasks on which no plotted variant is stuck at chance: a task
-    nobody learned says nothing about the variants (the title names the tasks averaged)."""
-    train = bench[(bench["mode"] == "train") & (bench.status == "ok")]
-    if train.empty or "softmax" not in set(train.attention):
-        return False
-    length = train[train.attention == "softmax"].length.max()
-    at = train[train.length == length].set_index("attention")
-    attentions = [a for a in numeric.index if a in at.index and a != "chance"]
-    tasks = [c for c in numeric.columns if c != "avg"]
-    if summary is not None:
-        stuck = summary[summary.shown & summary.attention.isin(attentions) & summary.stuck.fillna(False).astype(bool)]
-        tasks = [t for t in tasks if t not in set(stuck.task)]
-    if not tasks:
-        return False
-    averages = numeric.loc[attentions, tasks].mean(axis=1, skipna=False)
-    points = [(a, averages[a], at.loc["softmax", "ms"] / at.loc[a, "ms"], at.loc[a, "peak_bytes"])
-              for a in attentions if pd.notna(averages[a])]
-    if not points:
-        return False
-    fig, ax = plt.subplots(figsize=(7.5, 5.5))
-    biggest = max(p[3] for p in points)
-    styles = _palette([p[0] for p in points])
-
-    def area(memory):
-        return 40 + 1200 * memory / biggest
-
-    for name, accuracy, speed, memory in points:
-        ax.scatter(speed, accuracy, s=area(memory), alpha=0.5, color=styles[name]["color"], clip_on=False)
-        ax.annotate(name, (speed, accuracy), fontsize=8, ha="center", va="bottom", xytext=(0, 6),
-                    textcoords="offset points")
-    ax.margins(0.2)
-    for fraction in (0.25, 0.5, 1.0):
-        ax.scatter([], [], s=area(fraction * biggest), color="0.6", alpha=0.5,
-                   label=f"{fraction * biggest / 2**20:.0f} MiB")
-    ax.legend(title="peak memory", loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, labelspacing=1.5)
-    ax.set_xlabel(f"speed relative to softmax (train step of one layer, length {length})")
-    ax.set_ylabel("average test accuracy (%)")
-    ax.set_title(f"accuracy vs speed; averaged over {', '.join(tasks)}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return True
-
-
-def plot_learning_curves(records: list, summary: pd.DataFrame, path: Path) -> bool:
-    """Validation accuracy against step from the records' history, one panel per task, one line per
-    attention (the shown config; mean over its seeds)."""
-    shown = set(summary[summary.shown][["attention", "task", "setup"]].itertuples(index=False, name=None))
-    rows = [{"task": r.task, "attention": r.attention, "step": h["step"], "val": 100 * h["val_accuracy"]}
-            for r in records if isinstance(r, RunRecord) and r.status == "ok"
-            and (r.attention, r.task, f"{r.setup_hash or '-'}/{r.code_hash or '-'}") in shown
-            for h in r.history if isinstance(h, dict) and "step" in h and "val_accuracy" in h]
-    if not rows:
-        return False
-    curves = pd.DataFrame(rows).groupby(["task", "attention", "step"]).val.mean().reset_index()
-    tasks = sorted(set(curves.task))
-    styles = _palette(sorted(set(curves.attention)))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks) + 1.5, 4), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
-        for attention, group in curves[curves.task == task].groupby("attention"):
-            ax.plot(group.step, group.val, marker="o", ms=3, label=attention,
-                    lw=2.5 if attention == "softmax" else 1.3, **styles[attention])
-        ax.set_title(task)
-        ax.set_xlabel("training step")
-        ax.set_ylabel("validation accuracy (%)")
-        ax.grid(True, alpha=0.2)
-    handles, labels = {}, {}
-    for ax in axes[0]:
-        for h, l in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(l, h)
-    fig.legend(list(handles.values()), list(handles), loc="center right", fontsize=8, frameon=False)
-    fig.suptitle("learning curves (mean over seeds)", fontsize=9)
-    fig.tight_layout(rect=(0, 0, 0.85, 1))
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return True
-
-
 def _mixed_configs_text(summary: pd.DataFrame) -> str:
     mixed = summary[summary.configs > 1]
     if mixed.empty:
@@ -477,7 +201,7 @@ def _mixed_configs_text(summary: pd.DataFrame) -> str:
     return ("\n\n† cells with records of more than one config (never averaged together; the table shows "
             "each cell's latest config):\n" + "".join(
                 f"\n- {r.attention} on {r.task}, config {r.config_hash or '-'} code {r.code_hash or '-'}"
-                f" ({'shown' if r.shown else 'not shown'}): {_cell(r._asdict() | {'configs': 1})}, "
+                f" ({'shown' if r.shown else 'not shown'}): {cell_text(r._asdict() | {'configs': 1})}, "
                 f"steps {int(r.steps) if pd.notna(r.steps) else '?'}" for r in mixed.itertuples()))
 
 

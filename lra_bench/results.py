@@ -219,10 +219,10 @@ class BenchRecord:
 
     @classmethod
     def from_json(cls, data: dict) -> BenchRecord:
-        rows = _rows(data, ("attention", "status"))
+        rows = _rows(data, ("attention",))
         for i, row in enumerate(rows):  # a layer or decode row is plotted against length: it needs all of these
-            missing = [k for k in ("length", "mode", "ms", "peak_bytes") if k not in row]
-            if row.get("mode", "train") != "model" and missing:
+            missing = [k for k in ("status", "length", "ms", "peak_bytes") if k not in row]
+            if row.get("mode") in ("train", "infer", "decode") and missing:
                 raise RecordError(f"field 'rows[{i}]': lacks {', '.join(missing)}")
         return cls(run_id=_field(data, "run_id", str), device=_field(data, "device", str, default=""),
                    finished_at=_field(data, "finished_at", str, default=""),

@@ -83,13 +83,14 @@ def test_cells_keep_median_and_iqr_and_flag_unstable_ones(monkeypatch):
     row = measure("linear", 64, "train", SMALL)
     assert row["ms_q1"] <= row["ms"] <= row["ms_q3"] and row["iqr_ms"] == pytest.approx(row["ms_q3"] - row["ms_q1"])
     assert row["timings"] >= SMALL.repeats and row["unstable"] == (row["iqr_ms"] > 0.1 * row["ms"])
-    durations = iter([0.001, 0.001, 0.002, 0.004] * 100)  # quartiles far apart: unstable
+    durations = iter([0.06, 0.2] * 50)  # one run per measurement (each > 0.05 s), quartiles far apart
 
     def uneven():
         import time
         time.sleep(next(durations))
 
-    assert time_step(uneven, torch.device("cpu"), BenchSettings(repeats=8, min_run_time=0.01))["unstable"]
+    uneven_row = time_step(uneven, torch.device("cpu"), BenchSettings(repeats=6, min_run_time=0.01))
+    assert uneven_row["unstable"] and uneven_row["iqr_ms"] > 50, uneven_row
 
 
 def test_bench_prints_progress_and_record_path_and_no_profiler_lines(tmp_path):

@@ -26,7 +26,7 @@ def _dangling_symlink(store):
 
 def _bench_with_incomplete_rows(store):
     rows = [{"attention": "softmax", "length": 256, "mode": "train", "status": "ok", "ms": 1.0, "peak_bytes": 10},
-            {"attention": "linear", "length": 256, "status": "ok"}]
+            {"attention": "linear", "length": 256, "mode": "train", "status": "ok"}]
     (store / "bad.json").write_text(json.dumps({"run_id": "bad", "kind": "bench", "device": "cpu", "rows": rows,
                                                 "finished_at": "2026-01-01"}))
 

@@ -46,7 +46,8 @@ def test_version_1_records_are_read_as_typed_records(tmp_path):
     write_record(tmp_path, {"run_id": "old_bench", "kind": "bench", "status": "ok", "device": "cpu",
                             "settings": {}, "rows": [{"attention": "softmax"}], "finished_at": "2026-01-02"})
     write_record(tmp_path, {"run_id": "old_diag", "kind": "diagnostics", "status": "ok", "task": "listops",
-                            "trained": False, "finished_at": "2026-01-03", "rows": [], "gaussian": []})
+                            "trained": False, "finished_at": "2026-01-03", "rows": [{"attention": "softmax"}],
+                            "gaussian": []})  # a diagnostics record without rows is malformed (issue 20)
     bench, diagnostics, run = load_records(tmp_path)
     assert isinstance(run, RunRecord) and run.version == 1 and run.finished_at == "2026-01-01"
     assert run.forms == ["non-causal"] and run.has_form(causal=True) is False  # from the registry
