@@ -75,3 +75,17 @@ def test_model_step_bench_reports_speed_ratio_and_data_share(capsys, tmp_path):
     assert "### whole training step" in out and "(1.00x), data" in out and "| linear" in out
     row = measure_model_step("retrieval", "linear", steps=1, warmup=1, batch=2, length=32, device="cpu")
     assert row["status"] == "ok" and row["steps_per_s"] > 0 and 0 <= row["data_wait_share"] < 1
+
+
+def test_model_step_bench_compiles_only_when_asked(monkeypatch):
+    """`bench --model --no-compile` keeps every variant eager on CUDA too (a GPU slot cannot pay a
+    compilation per variant); `--compile` compiles even on a CPU."""
+    import lra_bench.train as train
+
+    calls = []
+    monkeypatch.setattr(train, "compile_fresh", lambda module, **kw: calls.append(kw) or module)
+    for compile in (False, True):
+        row = measure_model_step("listops", "linear", steps=1, warmup=0, batch=2, length=16, device="cpu",
+                                 compile=compile)
+        assert row["status"] == "ok"
+    assert len(calls) == 1
