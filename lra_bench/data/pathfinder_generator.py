@@ -110,6 +110,7 @@ def _ceil_step(point, angle: float, distance: float) -> tuple[int, int]:
             int(math.ceil(point[1] + distance * math.cos(angle))))
 
 
+@lru_cache(maxsize=32)
 def _disc(radius: float) -> np.ndarray:
     """Integer offsets (dy, dx) with dy^2 + dx^2 <= radius^2."""
     r = int(math.floor(radius))
@@ -153,68 +154,79 @@ def _paddle(length: int, thickness: float, margin: int, scale: int, angle: float
 
 
 @lru_cache(maxsize=4096)
-def _start_test(length: int, thickness: float, margin: int, scale: int, angle: float) -> np.ndarray:
+def _start_test(length: int, thickness: float, margin: int, scale: int, angle: float):
     """Offsets a new path's first paddle must find free (mask <= 0.3) around its start: the pixels
     where the paddle's mask is saturated, shifted by one pixel as in the authors' structuring element
-    (head at (L+m+1, L+m+1) of a (2(L+m)+1)^2 kernel anchored at its centre)."""
+    (head at (L+m+1, L+m+1) of a (2(L+m)+1)^2 kernel anchored at its centre).
+
+    None when the heading can never start a path: when all offsets point below (or all above, all
+    right, all left of) the pixel, a window corner sees only outside pixels; the authors dilate a
+    float mask with cv2, which fills the outside with -inf, and their availability check gives up on
+    any negative value. This rejects most headings (about 9 in 10 first paddles at 32x32)."""
     _, mask, reach = _paddle(length, thickness, margin, scale, angle)
     half = length + margin
     offsets = np.argwhere(mask >= 1.0) - reach + 1
-    return offsets[(np.abs(offsets) <= half).all(axis=1)]
+    offsets = offsets[(np.abs(offsets) <= half).all(axis=1)]
+    dy, dx = offsets[:, 0], offsets[:, 1]
+    blind = any(((dy * sy > 0) | (dx * sx > 0)).all() for sy in (-1, 1) for sx in (-1, 1))
+    return None if blind else offsets
 
 
 # -- the image being drawn ------------------------------------------------------------------------
 
+@lru_cache(maxsize=16)
+def _blank_mask(window: int, padding: int, pad: int) -> np.ndarray:
+    """The empty mask: the window's outer `padding` pixels set, a zero border `pad` wide around it."""
+    mask = np.zeros((window + 2 * pad, window + 2 * pad), dtype=np.float32)
+    mask[pad:pad + window, pad:pad + window] = 1
+    mask[pad + padding:pad + window - padding, pad + padding:pad + window - padding] = 0
+    return mask
+
+
 class _Canvas:
-    """Ink and margin mask on the window grid; placements clipped at the border."""
+    """Ink and margin mask on the window grid, in arrays with a zero border `pad` wide so that a
+    paddle's patch never needs clipping; mask commits are clipped to the window (the authors' mask
+    has no outside), ink outside the window is dropped at the end."""
 
     def __init__(self, p: PathfinderParams, margin: int):
         self.p, self.margin = p, margin
-        w = p.window
-        self.ink = np.zeros((w, w), dtype=np.float32)
-        self.mask = np.zeros((w, w), dtype=np.float32)
-        self.mask[:p.padding], self.mask[-p.padding:] = 1, 1
-        self.mask[:, :p.padding], self.mask[:, -p.padding:] = 1, 1
-        self.near = _disc(margin)
+        self.reach = p.paddle_length + int(math.ceil(p.paddle_thickness)) + margin
+        self.pad = self.reach + margin + 1
+        blank = _blank_mask(p.window, p.padding, self.pad)
+        self.ink = np.zeros_like(blank)
+        self.mask = blank.copy()
+
+    def window_of(self, layer: np.ndarray) -> np.ndarray:
+        return layer[self.pad:self.pad + self.p.window, self.pad:self.pad + self.p.window]
 
     def paddle(self, angle: float):
         p = self.p
         return _paddle(p.paddle_length, p.paddle_thickness, self.margin, p.antialias_scale, float(angle))
 
-    def _window(self, point, reach):
-        """Slices of the canvas and of a (2*reach+1)^2 patch centred on `point`, clipped."""
-        w = self.p.window
-        y0, x0 = point[0] - reach, point[1] - reach
-        cy, cx = slice(max(y0, 0), min(y0 + 2 * reach + 1, w)), slice(max(x0, 0), min(x0 + 2 * reach + 1, w))
-        py = slice(cy.start - y0, cy.stop - y0)
-        px = slice(cx.start - x0, cx.stop - x0)
-        return (cy, cx), (py, px)
+    def _patch(self, layer: np.ndarray, point, reach: int) -> np.ndarray:
+        y, x = point[0] + self.pad - reach, point[1] + self.pad - reach
+        return layer[y:y + 2 * reach + 1, x:x + 2 * reach + 1]
 
-    def add(self, layer: np.ndarray, point, patch: np.ndarray, reach: int, scale: float = 1.0):
-        (cy, cx), (py, px) = self._window(point, reach)
-        np.maximum(layer[cy, cx], patch[py, px] * scale, out=layer[cy, cx])
+    def draw(self, point, ink: np.ndarray, reach: int, contrast: float):
+        region = self._patch(self.ink, point, reach)
+        np.maximum(region, ink * contrast, out=region)
 
-    def collides(self, point, patch: np.ndarray, reach: int) -> bool:
-        (cy, cx), (py, px) = self._window(point, reach)
-        region = self.mask[cy, cx] + patch[py, px]
-        return region.size > 0 and float(region.max()) >= 1.8
+    def commit(self, point, mask: np.ndarray, reach: int):
+        region = self._patch(self.mask, point, reach)
+        np.maximum(region, mask, out=region)
+        w, pad = self.p.window, self.pad
+        self.mask[:pad], self.mask[pad + w:], self.mask[:, :pad], self.mask[:, pad + w:] = 0, 0, 0, 0
+
+    def collides(self, point, mask: np.ndarray, reach: int) -> bool:
+        return float((self._patch(self.mask, point, reach) + mask).max()) >= 1.8
 
     def free_starts(self, offsets: np.ndarray, blocked_border: int) -> np.ndarray:
-        """Pixels (y, x) whose start-test offsets meet no mask > 0.3 (outside the window: free).
-        None at all when some window corner sees only outside pixels through the offsets: the
-        authors dilate a float mask with cv2, whose outside is -inf, and their availability check
-        gives up on any negative value; this rejects most starts heading down or right (0 of 4
-        central starts succeed for a paddle heading right at 32x32)."""
-        w = self.p.window
-        corners = np.array([[0, 0], [0, w - 1], [w - 1, 0], [w - 1, w - 1]])
-        seen = corners[:, None, :] + offsets[None]
-        if (~((seen >= 0) & (seen < w)).all(axis=2)).all(axis=1).any():
-            return np.zeros((0, 2), dtype=int)
-        occupied = self.mask > 0.3
+        """Pixels (y, x) whose start-test offsets meet no mask > 0.3 (outside the window: free)."""
+        occupied = self.window_of(self.mask) > 0.3
         if blocked_border:
             occupied[:blocked_border], occupied[-blocked_border:] = True, True
             occupied[:, :blocked_border], occupied[:, -blocked_border:] = True, True
-        return np.argwhere(~_dilate(occupied, offsets)) if len(offsets) else np.argwhere(np.ones((w, w), bool))
+        return np.argwhere(~_dilate(occupied, offsets))
 
     def copy(self) -> "_Canvas":
         twin = _Canvas.__new__(_Canvas)
@@ -222,7 +234,7 @@ class _Canvas:
         return twin
 
     def free_share(self) -> float:
-        return float((self.mask <= 0.3).mean())
+        return float((self.window_of(self.mask) <= 0.3).mean())
 
 
 @dataclass
@@ -241,6 +253,8 @@ def _first_paddle(canvas: _Canvas, rng: np.random.Generator, contrast: float, bl
     for _ in range(p.paddle_tries):
         angle = int(rng.integers(-180, 180)) * math.pi / 180
         offsets = _start_test(length, p.paddle_thickness, margin, p.antialias_scale, angle)
+        if offsets is None:
+            return None
         free = canvas.free_starts(offsets, blocked_border)
         if not len(free):
             return None
@@ -259,53 +273,58 @@ def _place_first(canvas: _Canvas, tail, angle: float, contrast: float):
     if not all(0 <= v < w for v in (*head, *pivot)):
         return None
     ink, mask, reach = canvas.paddle(angle)
-    canvas.add(canvas.ink, tail, ink, reach, contrast)
+    canvas.draw(tail, ink, reach, contrast)
     return _Path(pivot=pivot, angle=angle, pending=(tail, mask, reach), start=tail)
 
 
 @lru_cache(maxsize=16)
-def _circle_offsets(step: int) -> np.ndarray:
-    """Offsets of the pixels on a circle of radius `step`, one sample per pixel of arc, rounded down
-    (the authors truncate non-negative coordinates), deduplicated and sorted."""
+def _circle(step: int, margin: int):
+    """Offsets of the pixels on a circle of radius `step` (one sample per pixel of arc, rounded
+    down as the authors' truncation of non-negative coordinates does, deduplicated, sorted), their
+    directions, and for each the offsets of its margin disc."""
     angles = np.arange(0, 360, 360.0 / (2 * step * np.pi)) * np.pi / 180
-    return np.unique(np.floor(np.stack([step * np.sin(angles), step * np.cos(angles)], axis=1)).astype(int), axis=0)
+    ring = np.unique(np.floor(np.stack([step * np.sin(angles), step * np.cos(angles)], axis=1)).astype(int), axis=0)
+    return ring, np.arctan2(ring[:, 0], ring[:, 1]), ring[:, None, :] + _disc(margin)[None]
 
 
-def _circle(step: int, window: int, pivot: tuple[int, int]):
-    """The circle's pixels around `pivot` that lie in the window, and their directions."""
-    offsets = _circle_offsets(step)
-    coords = offsets + np.asarray(pivot)
-    coords = coords[((coords >= 0) & (coords < window)).all(axis=1)]
-    directions = np.arctan2(coords[:, 0] - pivot[0], coords[:, 1] - pivot[1])
-    return coords, directions
+@lru_cache(maxsize=4096)
+def _turn_weights(step: int, margin: int, continuity: float, heading: float) -> np.ndarray:
+    """cos(min(continuity x turn, 90 deg))^2 for each circle pixel, turning from `heading`."""
+    turn = np.abs(_circle(step, margin)[1] - heading)
+    turn = np.minimum(np.minimum(turn, 2 * np.pi - turn) * continuity, np.pi / 2)
+    return np.maximum(np.cos(turn), 0) ** 2
 
 
 def _extend(canvas: _Canvas, path: _Path, rng: np.random.Generator, contrast: float) -> bool:
     """One more paddle on `path` (`extend_snake`); False when no head fits."""
     p, margin, w = canvas.p, canvas.margin, canvas.p.window
     pivot = _ceil_step(path.pivot, path.angle, p.paddle_length + 2 * margin)
-    coords, directions = _circle(p.paddle_length + margin, w, pivot)
-    if not len(coords):
-        return False
-    turn = np.abs(directions - path.angle)
-    turn = np.minimum(np.minimum(turn, 2 * np.pi - turn) * p.continuity, np.pi / 2)
-    near = coords[:, None, :] + canvas.near[None]
-    inside = ((near >= 0) & (near < w)).all(axis=2)
-    values = np.where(inside, canvas.mask[np.clip(near[..., 0], 0, w - 1), np.clip(near[..., 1], 0, w - 1)], 0)
-    weights = (1 - values.max(axis=1)) * np.maximum(np.cos(turn), 0) ** 2
-    total = weights.sum()
+    step = p.paddle_length + margin
+    ring, directions, near = _circle(step, margin)
+    coords = ring + pivot
+    turn_weight = _turn_weights(step, margin, p.continuity, path.angle)
+    if not (step <= pivot[0] < w - step and step <= pivot[1] < w - step):  # the circle leaves the window
+        inside = ((coords >= 0) & (coords < w)).all(axis=1)
+        if not inside.any():
+            return False
+        coords, directions, near, turn_weight = coords[inside], directions[inside], near[inside], turn_weight[inside]
+    # the mask dilated by the margin disc, read at the candidates (the border is zero: neutral)
+    width = canvas.mask.shape[1]
+    flat = near[..., 0] * width + near[..., 1] + ((pivot[0] + canvas.pad) * width + pivot[1] + canvas.pad)
+    weights = (1 - canvas.mask.ravel()[flat].max(axis=1)) * turn_weight
+    cumulative = np.cumsum(weights)
+    total = float(cumulative[-1])
     if total < 1e-4:
         return False
-    cumulative = np.cumsum(weights / total)
     for _ in range(p.paddle_tries):
-        k = int(np.argmax(cumulative - rng.random() > 0))
+        k = int(np.searchsorted(cumulative, rng.random() * total, side="right"))
         head, direction = tuple(int(v) for v in coords[k]), float(directions[k])
         back = direction + math.pi if direction < 0 else direction - math.pi
         ink, mask, reach = canvas.paddle(back)
         if canvas.collides(head, mask, reach):
             continue
-        canvas.add(canvas.ink, head, ink, reach, contrast)
-        canvas.add(canvas.mask, *path.pending)
+        canvas.draw(head, ink, reach, contrast)
+        canvas.commit(*path.pending)
         path.pivot, path.angle, path.pending, path.end = pivot, direction, (head, mask, reach), head
         return True
     return False
@@ -333,7 +352,7 @@ def _two_targets(canvas: _Canvas, rng: np.random.Generator):
         for path in (first, second):
             if not _extend(canvas, path, rng, contrast):
                 return None
-    canvas.add(canvas.mask, *second.pending)  # the authors commit only the second path's last paddle
+    canvas.commit(*second.pending)  # the authors commit only the second path's last paddle
     return first, second
 
 
@@ -348,7 +367,7 @@ def _distractor(canvas: _Canvas, rng: np.random.Generator) -> None:
         if path is None:
             continue
         if all(_extend(trial, path, rng, p.snake_contrast) for _ in range(p.distractor_length - 1)):
-            trial.add(trial.mask, *path.pending)
+            trial.commit(*path.pending)
             canvas.ink, canvas.mask = trial.ink, trial.mask
             return
 
@@ -378,7 +397,7 @@ def generate_image(params: PathfinderParams, label: int, seed: int, index: int) 
     start = targets[origin].start
     end = targets[origin if label == 1 else 1 - origin].end
     s, r, w = params.antialias_scale, params.marker_radius, params.window
-    image = np.maximum(canvas.ink, np.maximum(_marker(w, s, r, *start), _marker(w, s, r, *end)))
+    image = np.maximum(canvas.window_of(canvas.ink), np.maximum(_marker(w, s, r, *start), _marker(w, s, r, *end)))
     low, high = float(image.min()), float(image.max())
     scaled = (image - low) * (255.0 / ((high - low) or 1.0))  # scipy.misc.bytescale
     return (np.clip(scaled, 0, 255) + 0.5).astype(np.uint8), margin
