@@ -115,3 +115,12 @@ def test_statistics_helpers():
     assert auc([1, 2, 3, 4], [0, 0, 1, 1]) == 1.0 and auc([1, 1, 1, 1], [0, 1, 0, 1]) == 0.5
     stats = pathfinder_statistics(np.repeat(image, 2, axis=0), np.array([0, 1]), 2.0)
     assert "ink share" in statistics_line(stats) and stats["marker_distance"][0] == pytest.approx(np.hypot(11, 7))
+
+
+def test_prepare_prints_the_statistics_line(tmp_path, capsys):
+    from lra_bench.cli import main
+
+    assert main(["prepare", "task=pathfinder_small", "task.num_images=40", "task.images_per_file=20",
+                 "task.workers=1", f"paths.data_dir={tmp_path}"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("pathfinder statistics (32 images): ink share") and "marker distance pos/neg" in line

@@ -28,6 +28,7 @@ from ..errors import ConfigError, DataError
 from . import TaskConfig, TaskData, find_in_release, register_task_family, release_root
 from .cache import cache_key, cached_splits, open_tokens, save_labels
 from .pathfinder_generator import GENERATOR_VERSION, generate_image, preset
+from .pathfinder_stats import pathfinder_statistics, statistics_line
 
 DIFFICULTIES = {"curv_baseline": 6, "curv_contour_length_9": 9, "curv_contour_length_14": 14}
 TOKENIZATION = "pixels-v1 (gray value + 1; 0 = padding)"
@@ -171,6 +172,16 @@ def build_cache(partial: Path, folder: Path, resolution: int) -> dict:
         save_labels(partial, split, labels)
     (partial / "skipped.txt").write_text(f"{skipped}\n")
     return {"images": n - skipped, "skipped": skipped}
+
+
+def generated_statistics_line(config: PathfinderConfig, data: TaskData, max_pixels: int = 2_000_000) -> str:
+    """The issue-18 statistics of the first training images (up to `max_pixels` pixels: ~1,950 at
+    32x32, 122 at 128x128), one line for `lra-bench prepare`, to compare with the authors' values in
+    tasks/pathfinder/README.md."""
+    n = min(len(data.train), max(2, max_pixels // config.resolution**2))
+    images = (data.train.tokens[:n].numpy() - 1).reshape(n, config.resolution, config.resolution).astype(np.uint8)
+    labels = data.train.labels[:n].numpy()
+    return statistics_line(pathfinder_statistics(images, labels, preset(config.resolution).marker_radius))
 
 
 @register_task_family("pathfinder", PathfinderConfig)
