@@ -162,7 +162,8 @@ def _start_test(length: int, thickness: float, margin: int, scale: int, angle: f
     None when the heading can never start a path: when all offsets point below (or all above, all
     right, all left of) the pixel, a window corner sees only outside pixels; the authors dilate a
     float mask with cv2, which fills the outside with -inf, and their availability check gives up on
-    any negative value. This rejects most headings (about 9 in 10 first paddles at 32x32)."""
+    any negative value. At 32x32 only the 30 headings from -150 to -121 degrees (up and to the left)
+    can start a path; at Path-X 6 of 360 headings are excluded."""
     _, mask, reach = _paddle(length, thickness, margin, scale, angle)
     half = length + margin
     offsets = np.argwhere(mask >= 1.0) - reach + 1
@@ -190,8 +191,8 @@ class _Canvas:
 
     def __init__(self, p: PathfinderParams, margin: int):
         self.p, self.margin = p, margin
-        self.reach = p.paddle_length + int(math.ceil(p.paddle_thickness)) + margin
-        self.pad = self.reach + margin + 1
+        reach = p.paddle_length + int(math.ceil(p.paddle_thickness)) + margin  # a paddle patch's half-width
+        self.pad = reach + margin + 1  # patches of points in the window, and their margin discs, fit
         blank = _blank_mask(p.window, p.padding, self.pad)
         self.ink = np.zeros_like(blank)
         self.mask = blank.copy()
@@ -249,7 +250,7 @@ class _Path:
 def _first_paddle(canvas: _Canvas, rng: np.random.Generator, contrast: float, blocked_border: int = 1):
     """A path's first paddle at a free start (`seed_snake`); None if no start fits."""
     p = canvas.p
-    w, length, margin = p.window, p.paddle_length, canvas.margin
+    length, margin = p.paddle_length, canvas.margin
     for _ in range(p.paddle_tries):
         angle = int(rng.integers(-180, 180)) * math.pi / 180
         offsets = _start_test(length, p.paddle_thickness, margin, p.antialias_scale, angle)
