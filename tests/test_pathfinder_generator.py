@@ -68,7 +68,7 @@ def test_pathfinder32_matches_the_authors_statistics():
 
 @pytest.mark.slow
 def test_pathfinder32_no_label_cue_on_2000_images():
-    """2,000 images (~1 min): AUC slack 3 standard errors at 2,000 images plus the authors' own
+    """2,000 images (~2 min): AUC slack 3 standard errors at 2,000 images plus the authors' own
     sampling error at 600 (0.04 + 0.07 ~ 0.08)."""
     images, labels, params = _generate(32, 2000, seed=7)
     stats = pathfinder_statistics(images, labels, params.marker_radius)
