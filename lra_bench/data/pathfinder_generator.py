@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from PIL import Image, ImageDraw
+from .pathfinder_paddle import ceil_step, dilate, disc, paddle, shrink, start_test
 
 GENERATOR_VERSION = "snakes2-v2"  # part of the cache key: bump when the images change
 
@@ -102,77 +102,6 @@ def preset(resolution: int, contour_length: int = 14) -> PathfinderParams:
     raise ValueError(f"pathfinder resolution must be 16, 32, 64, 128 or 256, got {resolution}")
 
 
-# -- one paddle, drawn alone ----------------------------------------------------------------------
-
-def _ceil_step(point, angle: float, distance: float) -> tuple[int, int]:
-    """`point` moved `distance` along `angle` (y = sin, x = cos), rounded up as the authors do."""
-    return (int(math.ceil(point[0] + distance * math.sin(angle))),
-            int(math.ceil(point[1] + distance * math.cos(angle))))
-
-
-@lru_cache(maxsize=32)
-def _disc(radius: float) -> np.ndarray:
-    """Integer offsets (dy, dx) with dy^2 + dx^2 <= radius^2."""
-    r = int(math.floor(radius))
-    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
-    keep = yy**2 + xx**2 <= radius * radius
-    return np.stack([yy[keep], xx[keep]], axis=1)
-
-
-def _dilate(binary: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Binary dilation by a set of offsets (pixels outside the array count as empty)."""
-    h, w = binary.shape
-    r = int(np.abs(offsets).max()) if len(offsets) else 0
-    padded = np.pad(binary, r)
-    out = np.zeros_like(binary)
-    for dy, dx in offsets:
-        out |= padded[r + dy:r + dy + h, r + dx:r + dx + w]
-    return out
-
-
-def _shrink(big: np.ndarray, size: int) -> np.ndarray:
-    """Lanczos resize of a 0/255 byte image to size x size, as floats in [0, 1]."""
-    small = Image.fromarray(big.astype(np.uint8), mode="L").resize((size, size), resample=Image.Resampling.LANCZOS)
-    return np.asarray(small, dtype=np.float32) / 255.0
-
-
-@lru_cache(maxsize=8192)
-def _paddle(length: int, thickness: float, margin: int, scale: int, angle: float):
-    """(ink, mask) of one paddle starting at the centre of a (2R+1)^2 patch, R = reach, heading
-    along `angle`: drawn at `scale`x (a (2R*scale+1)^2 canvas: the authors' canvas is not exactly
-    `scale` times the patch) and shrunk with Lanczos; the mask is the line dilated by margin x scale."""
-    reach = length + int(math.ceil(thickness)) + margin
-    centre = reach * scale
-    head = _ceil_step((centre, centre), angle, length * scale)
-    canvas = Image.new("L", (2 * centre + 1, 2 * centre + 1), 0)
-    ImageDraw.Draw(canvas).line([(centre, centre), (head[1], head[0])], fill=255,
-                                width=int(round(thickness * scale)))
-    line = np.asarray(canvas) > 0
-    ink = _shrink(line * 255, 2 * reach + 1)
-    mask = _shrink(_dilate(line, _disc(margin * scale)) * 255, 2 * reach + 1)
-    return ink, mask, reach
-
-
-@lru_cache(maxsize=4096)
-def _start_test(length: int, thickness: float, margin: int, scale: int, angle: float):
-    """Offsets a new path's first paddle must find free (mask <= 0.3) around its start: the pixels
-    where the paddle's mask is saturated, shifted by one pixel as in the authors' structuring element
-    (head at (L+m+1, L+m+1) of a (2(L+m)+1)^2 kernel anchored at its centre).
-
-    None when the heading can never start a path: when all offsets point below (or all above, all
-    right, all left of) the pixel, a window corner sees only outside pixels; the authors dilate a
-    float mask with cv2, which fills the outside with -inf, and their availability check gives up on
-    any negative value. At 32x32 only the 30 headings from -150 to -121 degrees (up and to the left)
-    can start a path; at Path-X 6 of 360 headings are excluded."""
-    _, mask, reach = _paddle(length, thickness, margin, scale, angle)
-    half = length + margin
-    offsets = np.argwhere(mask >= 1.0) - reach + 1
-    offsets = offsets[(np.abs(offsets) <= half).all(axis=1)]
-    dy, dx = offsets[:, 0], offsets[:, 1]
-    blind = any(((dy * sy > 0) | (dx * sx > 0)).all() for sy in (-1, 1) for sx in (-1, 1))
-    return None if blind else offsets
-
-
 # -- the image being drawn ------------------------------------------------------------------------
 
 @lru_cache(maxsize=16)
@@ -202,7 +131,7 @@ class _Canvas:
 
     def paddle(self, angle: float):
         p = self.p
-        return _paddle(p.paddle_length, p.paddle_thickness, self.margin, p.antialias_scale, float(angle))
+        return paddle(p.paddle_length, p.paddle_thickness, self.margin, p.antialias_scale, float(angle))
 
     def _patch(self, layer: np.ndarray, point, reach: int) -> np.ndarray:
         y, x = point[0] + self.pad - reach, point[1] + self.pad - reach
@@ -227,7 +156,7 @@ class _Canvas:
         if blocked_border:
             occupied[:blocked_border], occupied[-blocked_border:] = True, True
             occupied[:, :blocked_border], occupied[:, -blocked_border:] = True, True
-        return np.argwhere(~_dilate(occupied, offsets))
+        return np.argwhere(~dilate(occupied, offsets))
 
     def copy(self) -> "_Canvas":
         twin = _Canvas.__new__(_Canvas)
@@ -253,7 +182,7 @@ def _first_paddle(canvas: _Canvas, rng: np.random.Generator, contrast: float, bl
     length, margin = p.paddle_length, canvas.margin
     for _ in range(p.paddle_tries):
         angle = int(rng.integers(-180, 180)) * math.pi / 180
-        offsets = _start_test(length, p.paddle_thickness, margin, p.antialias_scale, angle)
+        offsets = start_test(length, p.paddle_thickness, margin, p.antialias_scale, angle)
         if offsets is None:
             return None
         free = canvas.free_starts(offsets, blocked_border)
@@ -269,8 +198,8 @@ def _first_paddle(canvas: _Canvas, rng: np.random.Generator, contrast: float, bl
 def _place_first(canvas: _Canvas, tail, angle: float, contrast: float):
     """Draw a first paddle from `tail` if its head and the pivot behind it are inside the window."""
     p, w = canvas.p, canvas.p.window
-    head = _ceil_step(tail, angle, p.paddle_length)
-    pivot = _ceil_step(head, angle + math.pi, p.paddle_length + canvas.margin)
+    head = ceil_step(tail, angle, p.paddle_length)
+    pivot = ceil_step(head, angle + math.pi, p.paddle_length + canvas.margin)
     if not all(0 <= v < w for v in (*head, *pivot)):
         return None
     ink, mask, reach = canvas.paddle(angle)
@@ -285,7 +214,7 @@ def _circle(step: int, margin: int):
     directions, and for each the offsets of its margin disc."""
     angles = np.arange(0, 360, 360.0 / (2 * step * np.pi)) * np.pi / 180
     ring = np.unique(np.floor(np.stack([step * np.sin(angles), step * np.cos(angles)], axis=1)).astype(int), axis=0)
-    return ring, np.arctan2(ring[:, 0], ring[:, 1]), ring[:, None, :] + _disc(margin)[None]
+    return ring, np.arctan2(ring[:, 0], ring[:, 1]), ring[:, None, :] + disc(margin)[None]
 
 
 @lru_cache(maxsize=4096)
@@ -299,7 +228,7 @@ def _turn_weights(step: int, margin: int, continuity: float, heading: float) -> 
 def _extend(canvas: _Canvas, path: _Path, rng: np.random.Generator, contrast: float) -> bool:
     """One more paddle on `path` (`extend_snake`); False when no head fits."""
     p, margin, w = canvas.p, canvas.margin, canvas.p.window
-    pivot = _ceil_step(path.pivot, path.angle, p.paddle_length + 2 * margin)
+    pivot = ceil_step(path.pivot, path.angle, p.paddle_length + 2 * margin)
     step = p.paddle_length + margin
     ring, directions, near = _circle(step, margin)
     coords = ring + pivot
@@ -376,8 +305,8 @@ def _distractor(canvas: _Canvas, rng: np.random.Generator) -> None:
 def _marker(window: int, scale: int, radius: float, y: int, x: int) -> np.ndarray:
     """A disc of `radius` centred on grid point (y, x), drawn at `scale`x and shrunk (Lanczos)."""
     yy, xx = np.ogrid[:window * scale, :window * scale]
-    disc = (yy - y * scale) ** 2 + (xx - x * scale) ** 2 <= (radius * scale) ** 2
-    return _shrink(disc * 255, window)
+    inside = (yy - y * scale) ** 2 + (xx - x * scale) ** 2 <= (radius * scale) ** 2
+    return shrink(inside * 255, window)
 
 
 def generate_image(params: PathfinderParams, label: int, seed: int, index: int) -> tuple[np.ndarray, int]:
