@@ -38,7 +38,8 @@ class CosFormerAttention(Attention):
         position, m = positions[None, None, :, None], m[:, None, None, None]  # [1, 1, N, 1], [B, 1, 1, 1]
         return linear_attention(self._features(q, position, m), self._features(k, position, m), v,
                                 key_padding_mask, self.causal, eps=self.eps, eps_mode="clamp",
-                                chunk_size=self.chunk_size)
+                                chunk_size=self.chunk_size,
+                                use_fla=self.use_fla(q))
 
     @staticmethod
     def _features(x, position, m):

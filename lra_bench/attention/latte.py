@@ -14,13 +14,10 @@ same scan runs as gated linear attention in fla's `chunk_gla` (`latte_as_gla`); 
 keeps the plain-PyTorch form, the reference.
 """
 
-import os
-
 import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .linear_core import FLA_AVAILABLE
 from .masking import pad_to_multiple
 from .registry import Attention, register_attention
 
@@ -28,6 +25,7 @@ from .registry import Attention, register_attention
 @register_attention("latte")
 class LatteAttention(Attention):
     supports_step = True
+    fla_causal = True
 
     def __init__(self, dim_head, num_heads, causal=False, max_len=4096, num_latents: int = 0, chunk_size: int = 64):
         super().__init__(dim_head, num_heads, causal, max_len)
@@ -79,7 +77,7 @@ class LatteAttention(Attention):
         if not self.causal:
             p_key = k.softmax(dim=2)  # over positions s
             return p_latent @ (p_key.transpose(-1, -2) @ v)
-        if q.is_cuda and FLA_AVAILABLE and os.environ.get("LRA_BENCH_FLA", "1") != "0":
+        if self.use_fla(q):
             return causal_latte_fla(p_latent, k, v)
         return causal_latte(p_latent, k, v, self.chunk_size)
 
