@@ -53,19 +53,24 @@ def test_conformance_shape_and_dtype(name, causal, dtype):
 
 @pytest.mark.parametrize("name, causal", FORMS)
 def test_conformance_padding_invariance(name, causal):
+    """More padding, or garbage in the padded positions, changes nothing at real positions."""
     if not get_attention_class(name).padding_invariant:
         pytest.skip(f"{name} declares padding_invariant = False")
     module = _build(name, causal)
     q, k, v = _qkv()
-    padded = module(q, k, v, _mask([PRIME, 20], PRIME))
-    alone = module(q[1:, :, :20], k[1:, :, :20], v[1:, :, :20], None)
-    torch.testing.assert_close(padded[1:, :, :20], alone, atol=1e-9, rtol=0)
-    # garbage in the padded positions changes nothing at real positions
+    mask = _mask([PRIME, 20], PRIME)
+    padded = module(q, k, v, mask)
+    longer = [torch.cat([t, torch.randn(2, HEADS, MAX_LEN - PRIME, DIM_HEAD, dtype=t.dtype)], dim=2) for t in (q, k, v)]
+    more_padding = module(*longer, _mask([PRIME, 20], MAX_LEN))
+    torch.testing.assert_close(more_padding[0, :, :PRIME], padded[0], atol=1e-9, rtol=0)
+    torch.testing.assert_close(more_padding[1, :, :20], padded[1, :, :20], atol=1e-9, rtol=0)
     q2, k2, v2 = (t.clone() for t in (q, k, v))
     for t in (q2, k2, v2):
         t[1, :, 20:] = 1e3 * torch.randn_like(t[1, :, 20:])
-    torch.testing.assert_close(module(q2, k2, v2, _mask([PRIME, 20], PRIME))[1, :, :20], padded[1, :, :20],
-                               atol=1e-9, rtol=0)
+    torch.testing.assert_close(module(q2, k2, v2, mask)[:, :, :20], padded[:, :, :20], atol=1e-9, rtol=0)
+    if not module.batch_statistics:  # a padded sequence equals the same sequence alone
+        alone = module(q[1:, :, :20], k[1:, :, :20], v[1:, :, :20], None)
+        torch.testing.assert_close(padded[1:, :, :20], alone, atol=1e-9, rtol=0)
 
 
 @pytest.mark.parametrize("name", [n for n in list_attentions() if get_attention_class(n).supports_causal])
@@ -98,12 +103,18 @@ def test_conformance_finite_gradients(name, causal):
 
 @pytest.mark.parametrize("name, causal", FORMS)
 def test_conformance_batch_independence(name, causal):
+    """A sample's output does not depend on the other samples of its batch, unless the variant declares
+    `batch_statistics` (then it must depend on them: the flag is checked, not trusted)."""
     module = _build(name, causal)
     q, k, v = _qkv(batch=3)
+    q[2], k[2] = 3 * q[2], 3 * k[2]  # a sample of another scale moves any batch-pooled statistic
     mask = _mask([PRIME, 30, 25], PRIME)
     first = module(q[:2], k[:2], v[:2], mask[:2])
     other = module(q[[0, 2]], k[[0, 2]], v[[0, 2]], mask[[0, 2]])
-    torch.testing.assert_close(first[0], other[0], atol=1e-9, rtol=0)
+    if module.batch_statistics:
+        assert (first[0] - other[0]).abs().max() > 1e-6, f"{name} declares batch_statistics but ignores the batch"
+    else:
+        torch.testing.assert_close(first[0], other[0], atol=1e-9, rtol=0)
 
 
 @pytest.mark.parametrize("name, causal", FORMS)

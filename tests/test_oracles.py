@@ -1,6 +1,10 @@
 """Oracles for the seed variants and baselines (spec/attention.md), written independently of the fast
-code: explicit quadratic or step-by-step forms in float64 on small sizes. Tolerance 1e-9 absolute
-unless a test says otherwise."""
+code from the authors' code or the paper: explicit quadratic or step-by-step forms in float64 on small
+sizes. Tolerance 1e-9 absolute unless a test says otherwise.
+
+Rules (enforced by tests/test_oracle_rules.py): this file imports nothing from `lra_bench.attention`
+but the registry entry points `build_attention` and `attention_schema`, every constant is hard-coded
+here with its source, and every registered variant has a `test_oracle_<name>_...` test."""
 
 import math
 
@@ -8,7 +12,6 @@ import pytest
 import torch
 
 from lra_bench.attention import attention_schema, build_attention
-from lra_bench.attention.lln import FIT_A, FIT_B, block_diagonal_softmax, moment_matched_scales
 from lra_bench.errors import ConfigError
 
 B, H, D = 2, 2, 8
@@ -24,9 +27,10 @@ def mask_of(lengths, N):
     return torch.arange(N)[None, :] < torch.tensor(lengths)[:, None]
 
 
-def build(name, causal=False, max_len=64, dim_head=D, **hyper):
-    return build_attention(attention_schema(name)(name=name, **hyper), dim_head=dim_head, num_heads=H,
-                           causal=causal, max_len=max_len).double()
+def build(name, causal=False, max_len=64, dim_head=D, num_heads=H, **hyper):
+    module = build_attention(attention_schema(name)(name=name, **hyper), dim_head=dim_head, num_heads=num_heads,
+                             causal=causal, max_len=max_len)
+    return module.double().eval()
 
 
 def normalise(A, v, eps=0.0, clamp=False):
@@ -83,39 +87,110 @@ def test_oracle_cosformer_padded_length_option_matches_authors_m():
 
 
 # -- LLN ------------------------------------------------------------------------------------------
+# ynahshan/linear-lognormal-attention at 92505b9a19a0385764f1dabc4c27c0a8161d01c0, lln/lln_attention.py,
+# LLNAttention.forward: the fitted a, b; eps 1e-5 as lln/lln_transformer.py line 69 runs it.
+LLN_FIT_A = 0.14855178144710912
+LLN_FIT_B = -0.35487039130661086
+LLN_EPS = 1e-5
 
-def test_oracle_lln_closed_form_scales():
-    sq, sk = torch.tensor(1.3, dtype=torch.float64), torch.tensor(0.7, dtype=torch.float64)
-    alpha, beta = moment_matched_scales(sq, sk)
-    sigma_tilde = math.sqrt((1.3**2 * 0.7**2 - FIT_B) / (2 * FIT_A))
-    assert alpha.item() == pytest.approx(sigma_tilde / 1.3, rel=1e-12)
-    assert beta.item() == pytest.approx(sigma_tilde / 0.7, rel=1e-12)
+
+def lln_std(x, mask, pooling):
+    """Unbiased std of x [B, H, N, d] over what `pooling` names, per (b, h); pads excluded except in
+    `batch_with_padding` (the authors' `x.std()` on the padded tensor)."""
+    B_, H_ = x.shape[:2]
+    out = torch.empty(B_, H_, dtype=x.dtype)
+    for b in range(B_):
+        for h in range(H_):
+            if pooling == "batch_with_padding":
+                out[b, h] = x.std()
+            elif pooling == "batch":
+                out[b, h] = x.permute(0, 2, 1, 3)[mask].std()
+            elif pooling == "sequence":
+                out[b, h] = x[b][:, mask[b]].std()
+            else:  # sequence_head
+                out[b, h] = x[b, h][mask[b]].std()
+    return out
+
+
+def lln_oracle(q, k, v, mask, causal, pooling="batch", eps=LLN_EPS, sigma=None):
+    """The authors' LLNAttention in float64: moment-matched alpha, beta, f = exp(alpha q), g = exp(beta k)
+    (their max shifts cancel in the ratio; they shift k by its per-(b, h) max before eps is added, so we
+    do too), explicit matrix, eps added to the row sum. `sigma`: pass (sigma_q, sigma_k) directly."""
+    sq, sk = sigma if sigma is not None else (lln_std(q, mask, pooling), lln_std(k, mask, pooling))
+    sq, sk = torch.as_tensor(sq, dtype=q.dtype), torch.as_tensor(sk, dtype=q.dtype)
+    sigma_tilde = ((sq**2 * sk**2 - LLN_FIT_B) / (2 * LLN_FIT_A)).sqrt()
+    alpha, beta = (sigma_tilde / sq)[..., None, None], (sigma_tilde / sk)[..., None, None]
+    bk = (beta * k).masked_fill(~mask[:, None, :, None], float("-inf"))
+    K = torch.exp(bk - bk.amax(dim=(2, 3), keepdim=True))
+    A = torch.exp(alpha * q) / torch.exp(alpha * q).amax(-1, keepdim=True) @ K.transpose(-1, -2)
+    if causal:
+        A = A.tril()
+    return (A @ v) / (A.sum(-1, keepdim=True) + eps)
+
+
+def block_softmax_oracle(q, k, v, mask, causal, block):
+    N = q.shape[2]
+    blocks = torch.arange(N) // block
+    allowed = support(mask, N, causal) & (blocks[:, None] == blocks[None, :])
+    s = (q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])).masked_fill(~allowed, float("-inf"))
+    return s.softmax(-1) @ v
+
+
+def heads_of_scales(N=23, scales=(0.5, 2.0), seed=0):
+    """q, k of heads with different std (the case where pooling choices differ most), B = 2."""
+    g = torch.Generator().manual_seed(seed)
+    s = torch.tensor(scales, dtype=torch.float64)[None, :, None, None]
+    q, k, v = (torch.randn(B, len(scales), N, D, generator=g, dtype=torch.float64) for _ in range(3))
+    return q * s, k * s, v
 
 
 @pytest.mark.parametrize("causal", [False, True])
-def test_oracle_lln_explicit_with_known_std(causal):
+@pytest.mark.parametrize("lengths", [(23, 23), (23, 14)])
+def test_oracle_lln_default_is_the_authors_function(causal, lengths):
+    """Default = the authors' statistic: one std over every real token of the batch (unpadded: their
+    `q.std()`), eps 1e-5; to 1e-12 in float64 with heads of different scales."""
+    q, k, v = heads_of_scales()
+    mask = mask_of(list(lengths), 23)
+    out = build("lln", causal)(q, k, v, None if lengths == (23, 23) else mask)
+    torch.testing.assert_close(real(out, mask), real(lln_oracle(q, k, v, mask, causal), mask), atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("pooling", ["batch_with_padding", "sequence", "sequence_head"])
+def test_oracle_lln_statistics_options_pool_what_they_name(causal, pooling):
+    q, k, v = heads_of_scales()
+    mask = mask_of([23, 14], 23)
+    out = build("lln", causal, lln_stats=pooling)(q, k, v, mask)
+    ref = lln_oracle(q, k, v, mask, causal, pooling)
+    torch.testing.assert_close(real(out, mask), real(ref, mask), atol=1e-12, rtol=0)
+    default = lln_oracle(q, k, v, mask, causal)  # each option is a different function from the default
+    assert (real(out, mask) - real(default, mask)).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_oracle_lln_closed_form_scales_for_known_std(causal):
+    """Inputs rescaled to batch std exactly 1.3 and 0.7: alpha, beta from the closed form (no statistic)."""
     q, k, v = qkv()
-    # rescale so each sequence and head has exactly the std we pass to the oracle
-    q = q / q.std(dim=(2, 3), keepdim=True) * 1.3
-    k = k / k.std(dim=(2, 3), keepdim=True) * 0.7
-    out = build("lln", causal, eps=0.0)(q, k, v, None)  # eps acts on the shifted denominator
-    alpha, beta = moment_matched_scales(torch.tensor(1.3, dtype=torch.float64), torch.tensor(0.7, dtype=torch.float64))
-    A = torch.einsum("bhic,bhjc->bhij", torch.exp(alpha * q), torch.exp(beta * k))
-    if causal:
-        A = A.tril()
-    torch.testing.assert_close(out, normalise(A, v), atol=ATOL, rtol=0)
+    q, k = q / q.std() * 1.3, k / k.std() * 0.7
+    mask = mask_of([23, 23], 23)
+    out = build("lln", causal, eps=0.0)(q, k, v, None)
+    torch.testing.assert_close(out, lln_oracle(q, k, v, mask, causal, eps=0.0, sigma=(1.3, 0.7)), atol=ATOL, rtol=0)
 
 
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("N", [16, 21])  # N mod d == 0 and != 0
-def test_oracle_lln_diag_branch_is_block_diagonal_softmax(causal, N):
-    q, k, v = qkv(N=N)
+def test_oracle_lln_diag_is_the_mean_of_lln_and_block_diagonal_softmax(causal, N):
+    """The authors' LLNPlusDiagAttention, mode 'average': (o_LLN + o_diag) / 2, diagonal blocks of d tokens."""
+    q, k, v = heads_of_scales(N=N)
     mask = mask_of([N, N - 5], N)
-    out = block_diagonal_softmax(q, k, v, mask, D, causal)
-    blocks = torch.arange(N) // D
-    allowed = support(mask, N, causal) & (blocks[:, None] == blocks[None, :])
-    s = (q @ k.transpose(-1, -2) / math.sqrt(D)).masked_fill(~allowed, float("-inf"))
-    torch.testing.assert_close(real(out, mask), real(s.softmax(-1) @ v, mask), atol=ATOL, rtol=0)
+    out = build("lln_diag", causal)(q, k, v, mask)
+    ref = (lln_oracle(q, k, v, mask, causal) + block_softmax_oracle(q, k, v, mask, causal, D)) / 2
+    torch.testing.assert_close(real(out, mask), real(ref, mask), atol=1e-12, rtol=0)
+
+
+def test_oracle_lln_rejects_the_renamed_statistics():
+    with pytest.raises(ConfigError, match="'masked' was renamed 'sequence_head'"):
+        build("lln", lln_stats="masked")
 
 
 def test_oracle_lln_log_variance_near_softmax_on_gaussian_inputs():
