@@ -25,11 +25,13 @@ def _forms():
 FORMS = list(_forms())
 
 
-def _build(name, causal, seed=0, dtype=torch.float64):
+def _build(name, causal, seed=0, dtype=torch.float64, max_len=MAX_LEN):
+    """The variant with its defaults, in eval mode (dropout on attention weights off: these are checks
+    of the function; training-mode behaviour is each variant's own test)."""
     torch.manual_seed(seed)
     module = build_attention(attention_schema(name)(name=name), dim_head=DIM_HEAD, num_heads=HEADS, causal=causal,
-                             max_len=MAX_LEN)
-    return module.to(dtype)
+                             max_len=max_len)
+    return module.to(dtype).eval()
 
 
 def _qkv(batch=2, length=PRIME, dtype=torch.float64, seed=1):
@@ -87,6 +89,54 @@ def test_conformance_no_causal_leak(name):
     out2 = module(q2, k2, v2, None)
     torch.testing.assert_close(out2[:, :, :cut], out[:, :, :cut], atol=1e-9, rtol=0)
     assert (out2[:, :, cut:] - out[:, :, cut:]).abs().max() > 1e-3, "the perturbation should change later outputs"
+
+
+@pytest.mark.parametrize("name", [n for n in list_attentions() if get_attention_class(n).supports_causal])
+def test_conformance_statistics_see_future_is_declared(name):
+    """A causal prefix computed alone equals the same prefix inside a longer sequence, unless the variant
+    declares `statistics_see_future` (LLN's std, cosFormer's M): then it must differ (checked, not trusted)."""
+    module = _build(name, True)
+    q, k, v = _qkv()
+    cut = 17
+    whole = module(q, k, v, None)[:, :, :cut]
+    prefix = module(q[:, :, :cut], k[:, :, :cut], v[:, :, :cut], None)
+    if get_attention_class(name).statistics_see_future:
+        assert (whole - prefix).abs().max() > 1e-6, f"{name} declares statistics_see_future but its prefix ignores the rest"
+    else:
+        torch.testing.assert_close(whole, prefix, atol=1e-9, rtol=0)
+
+
+@pytest.mark.parametrize("name, causal", FORMS)
+@pytest.mark.parametrize("max_len", [MAX_LEN, PRIME])  # PRIME = 6 x 6 + 1: a grid after one extra token (CLS)
+def test_conformance_no_zero_weight_on_a_real_key(name, causal, max_len):
+    """Variants that promise full attention (`full_attention`, e.g. Combiner) give every real query weight
+    > 0 on every real key it may see, padded or not."""
+    if not get_attention_class(name).full_attention:
+        pytest.skip(f"{name} does not declare full_attention")
+    module = _build(name, causal, max_len=max_len)
+    q, k, v = _qkv()
+    mask = _mask([PRIME, 20], PRIME)
+    A = module.attention_matrix(q, k, mask, v=v)
+    allowed = mask[:, None, :, None] & mask[:, None, None, :]
+    if causal:
+        allowed = allowed & torch.ones(PRIME, PRIME, dtype=torch.bool).tril()
+    zeros = (A[allowed.expand_as(A)] <= 0).sum().item()
+    assert zeros == 0, f"{zeros} zero entries on real keys"
+
+
+@pytest.mark.parametrize("name, causal", FORMS)
+def test_conformance_empty_rows_are_declared(name, causal):
+    """Queries whose every channel is negative: a variant that declares `may_leave_empty_rows` (cosFormer:
+    relu features orthogonal to every key) outputs exactly 0 there; any other gives a non-zero output."""
+    module = _build(name, causal)
+    q, k, v = _qkv()
+    mask = _mask([PRIME, 20], PRIME)
+    out = module(-q.abs(), k.abs(), v, mask)[1, :, :20]
+    assert torch.isfinite(out).all()
+    if get_attention_class(name).may_leave_empty_rows:
+        assert (out == 0).all(), f"{name} declares may_leave_empty_rows: these rows should be empty (output 0)"
+    else:
+        assert (out.abs().amax(-1) > 0).all(), f"{name} left a row empty without declaring may_leave_empty_rows"
 
 
 @pytest.mark.parametrize("name, causal", FORMS)

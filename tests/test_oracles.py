@@ -343,10 +343,7 @@ def test_oracle_combiner_dense_factorisation(causal):
     q, k, v = qkv(N=13)
     mask = mask_of([13, 9], 13)
     A = combiner_dense(q, k, v, mask, causal, s=4)
-    rows = A.sum(-1)[:, :, :9]
-    torch.testing.assert_close(rows, torch.ones_like(rows), atol=ATOL, rtol=0)
-    on_support = support(mask, 13, causal).expand_as(A)
-    assert (A[on_support][: 9] > 0).all() and (A[~on_support] == 0).all()
+    assert_full_attention(A, mask, causal)
     out = build("combiner", causal, block_size=4)(q, k, v, mask)
     torch.testing.assert_close(real(out, mask), real(A @ v, mask), atol=ATOL, rtol=0)
 
@@ -360,77 +357,139 @@ def test_oracle_combiner_reduces_to_softmax(causal, block):
     torch.testing.assert_close(real(out, mask), real(softmax_oracle(q, k, v, mask, causal), mask), atol=ATOL, rtol=0)
 
 
-def combiner_axial_dense(q, k, mask, causal, m):
-    """p(j|i) of Combiner-Axial (row_summary none) entry by entry: own row direct, other rows through
-    the summary at the query's column (paper Sec. 4.3; TF `axial_rowmajor`)."""
+def combiner_axial_dense(q, k, v, mask, causal, m, fill=0, summary="none", own_row=False, head_proj=None):
+    """p(j|i) of Combiner-Axial entry by entry: own row direct, other rows through the summary at the
+    query's column (paper Sec. 4.3; TF `axial_rowmajor`). Rows of m positions after `fill` empty ones;
+    where the summary position (r, c) holds no real token, the row's max-pooled real q and k stand in.
+    `head_proj`: (W [H, d, d], LayerNorm) of the `head_proj` summary key LN(k + u W)."""
     N, scale = q.shape[2], 1 / math.sqrt(q.shape[-1])
     A = torch.zeros(B, H, N, N, dtype=q.dtype)
+    n = -(-(N + fill) // m)
     for b in range(B):
         for h in range(H):
-            rows = [[j for j in range(r, min(r + m, N)) if mask[b, j]] for r in range(0, N, m)]
+            rows = [[p - fill for p in range(r * m, (r + 1) * m) if 0 <= p - fill < N and mask[b, p - fill]]
+                    for r in range(n)]
+
+            def at(r, c, x):
+                j = r * m + c - fill
+                return x[b, h, j] if 0 <= j < N and mask[b, j] else x[b, h, rows[r]].amax(0)
+
+            def region(i, r, c):
+                q_sum = at(r, c, q)
+                inner = [q_sum @ k[b, h, j] * scale for j in rows[r]]
+                p_row = torch.stack(inner).softmax(0)
+                if summary == "none":
+                    key = at(r, c, k)
+                elif summary == "wsum":
+                    key = p_row @ k[b, h, rows[r]]
+                else:
+                    W, norm = head_proj
+                    key = norm(at(r, c, k) + (p_row @ v[b, h, rows[r]]) @ W[h])
+                return q[b, h, i] @ key * scale, rows[r], inner
+
             for i in range(N):
-                own, col = divmod(i, m)
+                if not mask[b, i]:
+                    continue
+                own, col = divmod(i + fill, m)
                 direct = [j for j in rows[own] if not causal or j <= i]
-                regions = [(q[b, h, i] @ k[b, h, r * m + col] * scale, rows[r],
-                            [q[b, h, r * m + col] @ k[b, h, j] * scale for j in rows[r]])
-                           for r in range(len(rows)) if (r < own if causal else r != own)
-                           and r * m + col < N and mask[b, r * m + col]]
+                regions = [region(i, r, col) for r in range(n) if rows[r]
+                           and (r < own if causal else r != own or own_row)]
                 add_joint_softmax(A, (b, h, i), direct, [q[b, h, i] @ k[b, h, j] * scale for j in direct], regions)
     return A
 
 
-@pytest.mark.parametrize("causal", [False, True])
-def test_oracle_combiner_axial_dense_factorisation(causal):
-    q, k, v = qkv(N=13)
-    mask = mask_of([13, 9], 13)
-    A = combiner_axial_dense(q, k, mask, causal, m=4)
-    rows = A.sum(-1)[:, :, :9]
+def assert_full_attention(A, mask, causal):
+    """Every real query's row sums to 1 and puts weight > 0 on every real key it may see, 0 elsewhere."""
+    N = A.shape[-1]
+    on_support = support(mask, N, causal).expand_as(A) & mask[:, None, :, None]
+    rows = A.sum(-1)[mask[:, None, :].expand(A.shape[:3])]
     torch.testing.assert_close(rows, torch.ones_like(rows), atol=ATOL, rtol=0)
-    assert (A[~support(mask, 13, causal).expand_as(A)] == 0).all()
-    module = build("combiner_axial", causal, row_length=4, row_summary="none")
-    torch.testing.assert_close(real(module(q, k, v, mask), mask), real(A @ v, mask), atol=ATOL, rtol=0)
-    torch.testing.assert_close(module.attention_matrix(q, k, mask, v=v)[0], A[0], atol=ATOL, rtol=0)
+    assert (A[on_support] > 0).all(), f"{(A[on_support] == 0).sum().item()} zero entries on real keys"
+    assert (A[~support(mask, N, causal).expand_as(A)] == 0).all()
 
 
 @pytest.mark.parametrize("causal", [False, True])
-def test_oracle_combiner_axial_learned_keys_reproduce_the_output(causal):
-    """With `proj` the summary keys read V, so A comes from the factorisation given v: A V = output."""
+@pytest.mark.parametrize("summary", ["none", "wsum", "head_proj"])
+@pytest.mark.parametrize("max_len", [64, 13])  # rows from position 0; a short first row (a CLS token)
+def test_oracle_combiner_axial_dense_factorisation(causal, summary, max_len):
     q, k, v = qkv(N=13)
-    mask = mask_of([13, 9], 13)
-    module = build("combiner_axial", causal, row_length=4)
-    A = module.attention_matrix(q, k, mask, v=v)
-    torch.testing.assert_close(real(A @ v, mask), real(module(q, k, v, mask), mask), atol=ATOL, rtol=0)
-    with pytest.raises(ValueError, match="pass v"):
-        module.attention_matrix(q, k, mask)
+    mask = mask_of([13, 7], 13)  # sample 1: padding inside a row
+    module = build("combiner_axial", causal, max_len=max_len, row_length=4, row_summary=summary)
+    fill = 3 if max_len == 13 else 0
+    head_proj = (module.summary_proj, module.summary_norm) if summary == "head_proj" else None
+    A = combiner_axial_dense(q, k, v, mask, causal, m=4, fill=fill, summary=summary, head_proj=head_proj)
+    assert_full_attention(A, mask, causal)
+    torch.testing.assert_close(real(module(q, k, v, mask), mask), real(A @ v, mask), atol=ATOL, rtol=0)
+    torch.testing.assert_close(real(module.attention_matrix(q, k, mask, v=v), mask), real(A, mask), atol=ATOL, rtol=0)
+
+
+def tf_axial_rowmajor(q, k, v, m, causal, row_summary):
+    """The authors' TF `axial_rowmajor` (google-research combiner/combiner/tf/approx_attention.py at
+    bc66d082481ed4d3fdad63ce6b555513340b5a75) on q, k, v after the head split, einsum by einsum, for the
+    parameter-free `row_summary` branches 'none' and 'wsum'; logits with 1/sqrt(d); no padding."""
+    Bn, Hn, N, d = q.shape
+    s = N // m
+    qr, kr, vr = (t.reshape(Bn, Hn, s, m, d).permute(0, 2, 3, 1, 4) for t in (q / math.sqrt(d), k, v))  # bsqhd
+    local_logits = torch.einsum("bsqhd,bskhd->bsqhk", qr, kr)
+    row_probs = local_logits.softmax(-1)
+    row_attn_out = torch.einsum("bsqhk,bskhd->bsqhd", row_probs, vr)
+    key_row = kr if row_summary == "none" else torch.einsum("bsqhk,bskhd->bsqhd", row_probs, kr)
+    if causal:
+        local_logits = local_logits + torch.full((m, m), -1e30, dtype=q.dtype).triu(1)[:, None, :]
+    global_logits = torch.einsum("bqlhd,bklhd->bqlhk", qr, key_row)
+    if causal:
+        global_logits = global_logits + torch.full((s, s), -1e30, dtype=q.dtype).triu(0)[:, None, None, :]
+    probs = torch.cat([local_logits, global_logits], dim=-1).softmax(-1)
+    local_att, global_att = probs[..., :m], probs[..., m:]
+    merged = (torch.einsum("bsqhk,bskhd->bsqhd", local_att, vr)
+              + torch.einsum("bqlhv,bvlhd->bqlhd", global_att, row_attn_out))
+    return merged.permute(0, 3, 1, 2, 4).reshape(Bn, Hn, N, d)
 
 
 @pytest.mark.parametrize("causal", [False, True])
-@pytest.mark.parametrize("row_length, summary", [(23, "proj"), (1, "none")])
+@pytest.mark.parametrize("summary", ["none", "wsum"])
+def test_oracle_combiner_axial_equals_the_authors_tf_function(causal, summary):
+    """Full grids (N = 16, rows of 4): ours equals the TF code; its non-causal path also sees the own
+    row's summary (`own_row_summary=True`)."""
+    q, k, v = qkv(N=16)
+    module = build("combiner_axial", causal, max_len=16, row_summary=summary, own_row_summary=not causal)
+    torch.testing.assert_close(module(q, k, v, None), tf_axial_rowmajor(q, k, v, 4, causal, summary),
+                               atol=1e-12, rtol=0)
+
+
+def test_oracle_combiner_axial_rejects_the_renamed_proj():
+    with pytest.raises(ConfigError, match="'proj' was renamed 'head_proj'"):
+        build("combiner_axial", row_summary="proj")
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("row_length, summary", [(23, "head_proj"), (1, "none")])
 def test_oracle_combiner_axial_reduces_to_softmax(causal, row_length, summary):
     """One row: direct attention only; rows of one token with k as the key: every region is a token."""
     q, k, v = qkv()
     mask = mask_of([23, 14], 23)
-    out = build("combiner_axial", causal, row_length=row_length, row_summary=summary)(q, k, v, mask)
+    out = build("combiner_axial", causal, max_len=23, row_length=row_length, row_summary=summary)(q, k, v, mask)
     torch.testing.assert_close(real(out, mask), real(softmax_oracle(q, k, v, mask, causal), mask), atol=ATOL, rtol=0)
 
 
-def combiner_mixture_dense(q, k, mask, m):
+def combiner_mixture_dense(q, k, mask, m, fill=0):
     """p(j|i) of causal Combiner-Mixture entry by entry (the JAX `_AxialMixtureAtt` terms): own column
     above and own row up to i direct; column j != u over the rows above, and each earlier row left and
-    right of u, as max-pooled summaries."""
+    right of u, as max-pooled summaries. Rows of m positions after `fill` empty ones."""
     N, scale = q.shape[2], 1 / math.sqrt(q.shape[-1])
     A = torch.zeros(B, H, N, N, dtype=q.dtype)
     for b in range(B):
         for h in range(H):
             def pos(t, c):
-                return [t * m + c] if c < m and t * m + c < N and mask[b, t * m + c] else []
+                j = t * m + c - fill
+                return [j] if c < m and 0 <= j < N and mask[b, j] else []
 
             def summary(span):
                 return (q[b, h, i] @ k[b, h, span].amax(0) * scale, span,
                         [q[b, h, span].amax(0) @ k[b, h, j] * scale for j in span])
 
             for i in range(N):
-                s, u = divmod(i, m)
+                s, u = divmod(i + fill, m)
                 direct = [j for t in range(s) for j in pos(t, u)] + [j for c in range(u + 1) for j in pos(s, c)]
                 spans = [[j for t in range(s) for j in pos(t, c)] for c in range(m) if c != u]
                 spans += [[j for c in range(u) for j in pos(t, c)] for t in range(s)]
@@ -440,15 +499,12 @@ def combiner_mixture_dense(q, k, mask, m):
     return A
 
 
-@pytest.mark.parametrize("row_length", [4, 5])
+@pytest.mark.parametrize("row_length", [4, 5])  # max_len 64: rows of 4 from position 0; of 5 after 1 fill
 def test_oracle_combiner_mixture_dense_factorisation(row_length):
     q, k, v = qkv(N=13)
     mask = mask_of([13, 9], 13)
-    A = combiner_mixture_dense(q, k, mask, row_length)
-    rows = A.sum(-1)[:, :, :9]
-    torch.testing.assert_close(rows, torch.ones_like(rows), atol=ATOL, rtol=0)
-    on_support = support(mask, 13, True).expand_as(A)
-    assert (A[~on_support] == 0).all() and (A[0][on_support[0]] > 0).all()  # full causal attention
+    A = combiner_mixture_dense(q, k, mask, row_length, fill=(-64) % row_length)
+    assert_full_attention(A, mask, True)
     out = build("combiner_mixture", True, row_length=row_length)(q, k, v, mask)
     torch.testing.assert_close(real(out, mask), real(A @ v, mask), atol=ATOL, rtol=0)
 
@@ -458,7 +514,7 @@ def test_oracle_combiner_mixture_reduces_to_causal_softmax(row_length):
     """Rows of one token: the own column is every earlier token; one row: the own row is."""
     q, k, v = qkv()
     mask = mask_of([23, 14], 23)
-    out = build("combiner_mixture", True, row_length=row_length)(q, k, v, mask)
+    out = build("combiner_mixture", True, max_len=23, row_length=row_length)(q, k, v, mask)
     torch.testing.assert_close(real(out, mask), real(softmax_oracle(q, k, v, mask, True), mask), atol=ATOL, rtol=0)
 
 
