@@ -287,6 +287,23 @@ def test_oracle_latte_causal_chunked_equals_scan(chunk, scale):
         torch.testing.assert_close(out, latte_explicit(q, k, v, mask_of([23, 23], 23), True)[1], atol=ATOL, rtol=0)
 
 
+def test_oracle_latte_causal_training_drops_out_the_latent_probabilities():
+    """The authors' StableScanLatte applies Q_drop (rate 0.2, their class default) to p(l|t) in training;
+    the non-causal form (their BidLatte) has none."""
+    q, k, v = qkv()
+    module = build("latte", True).train()
+    torch.manual_seed(0)
+    out = module(q, k, v, None)
+    torch.manual_seed(0)
+    keep = torch.nn.functional.dropout(torch.ones_like(q), 0.2, True)  # the same draw: scale 1/0.8 or 0
+    p_l = q.softmax(-1) * keep
+    e = torch.exp(k)[:, :, None] * torch.ones(23, 23, dtype=torch.float64).tril()[..., None]  # [B, H, t, s, L]
+    A = torch.einsum("bhtl,bhtsl->bhts", p_l, e / e.sum(3, keepdim=True))
+    torch.testing.assert_close(out, A @ v, atol=ATOL, rtol=0)
+    full = build("latte", False)
+    torch.testing.assert_close(full.train()(q, k, v, None), full.eval()(q, k, v, None), atol=0, rtol=0)
+
+
 def test_oracle_latte_last_causal_output_equals_noncausal():
     q, k, v = qkv()
     causal = build("latte", True)(q, k, v, None)

@@ -16,7 +16,7 @@ def _setup(name, seed=0):
     # acts on a denominator shifted by the global key max in parallel, by the running max step by step)
     hyper = get_attention_class(name).step_equals_parallel_with
     module = build_attention(attention_schema(name)(name=name, **hyper), dim_head=D, num_heads=H, causal=True,
-                             max_len=64).double()
+                             max_len=64).double().eval()
     q, k, v = (torch.randn(B, H, N, D, dtype=torch.float64) for _ in range(3))
     return module, q, k, v
 
