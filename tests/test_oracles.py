@@ -57,10 +57,11 @@ def real(x, mask):
 # -- softmax and linear ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("causal", [False, True])
-def test_oracle_softmax_explicit(causal):
+@pytest.mark.parametrize("lengths", [(23, 23), (23, 14)])  # without a mask (SDPA's is_causal path) and with one
+def test_oracle_softmax_explicit(causal, lengths):
     q, k, v = qkv()
-    mask = mask_of([23, 14], 23)
-    out = build("softmax", causal)(q, k, v, mask)
+    mask = mask_of(list(lengths), 23)
+    out = build("softmax", causal)(q, k, v, None if lengths == (23, 23) else mask)
     torch.testing.assert_close(real(out, mask), real(softmax_oracle(q, k, v, mask, causal), mask), atol=ATOL, rtol=0)
 
 
