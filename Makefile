@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install sweep test test-all mutation report bench gpu-check wheels reproduce clean
+.PHONY: install sweep test test-all mutation report bench gpu-wheels gpu-verify reproduce clean
 
 install: $(STAMP)
 
@@ -39,20 +39,27 @@ report: install
 bench: install
 	$(BIN)/lra-bench bench $(ARGS)
 
-# On a CUDA machine whose Python already has torch (never reinstalled here): the GPU tests, then the
-# speed targets (results/speed_check.md) and whole training steps of ListOps and Text
-# (results/model_step.md). An offline GPU node installs fla-core from .wheels/ (`make wheels` first,
-# where there is internet, and copy the folder along).
-GPU_PYTHON ?= python3
-gpu-check:
-	$(GPU_PYTHON) -m pip install -q --no-deps -e .
-	$(GPU_PYTHON) -m pip install -q --no-deps $$(test -d .wheels && echo --no-index --find-links .wheels) fla-core
-	WANDB_MODE=offline $(GPU_PYTHON) -m pytest -q -m gpu
-	$(GPU_PYTHON) -m lra_bench.cli bench --check --out results/speed_check.md
-	$(GPU_PYTHON) -m lra_bench.cli bench --model listops,text --out results/model_step.md
+# Where there is a package index: every wheel a GPU machine's Python (3.12, torch + CUDA, no hydra)
+# lacks for `make gpu-verify`, for CPython 3.12 on manylinux x86_64, into .wheels/ (git-ignored, ~1.6 MB:
+# carry it with the working tree). hydra-core and omegaconf at the versions this venv tests; antlr4's
+# runtime is published as source only, so its wheel is built here; fla-core brings fla's kernels.
+GPU_WHEEL_PLATFORM := --only-binary=:all: --python-version 3.12 --implementation cp \
+	--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64
+gpu-wheels: install
+	rm -rf .wheels && mkdir -p .wheels
+	$(PYTHON) -m pip download -q --no-deps $(GPU_WHEEL_PLATFORM) -d .wheels fla-core $$($(BIN)/python -c \
+		"import importlib.metadata as m; print(' '.join(f'{n}=={m.version(n)}' for n in ('hydra-core', 'omegaconf')))")
+	$(PYTHON) -m pip wheel -q --no-deps -w .wheels antlr4-python3-runtime==$$($(BIN)/python -c \
+		"import importlib.metadata as m; print(m.version('antlr4-python3-runtime'))")
+	ls .wheels && du -sh .wheels
 
-wheels:
-	$(PYTHON) -m pip download -q --no-deps -d .wheels fla-core
+# On the GPU machine, offline, with the Python that holds CUDA torch (never reinstalled): the GPU
+# tests, ListOps at the LRA recipe, the attention speed table and whole training steps in 9 minutes,
+# each result in $$OUT (or results/gpu/) as soon as it exists (tools/gpu_verify.py; results/REPRODUCTION.md).
+# DRY=1: the same plan at toy sizes on a CPU (the test suite runs it).
+GPU_PYTHON ?= python3
+gpu-verify:
+	WANDB_MODE=disabled $(GPU_PYTHON) tools/gpu_verify.py $(if $(DRY),--dry-run --total-seconds 300)
 
 # ListOps and Pathfinder-32 at the official setup, softmax then the seed variants (needs a GPU).
 reproduce: install

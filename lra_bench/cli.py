@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from .compose import (CONFIG_NAME, check_overrides, compose, group_options, include_searchpath,
+                      register_generated_nodes)
 from .config import CONF_DIR, validate_run_config
 from .errors import ConfigError, LraBenchError, did_you_mean
 
-CONFIG_NAME = "train"
-GROUPS = ("task", "attention", "model", "trainer", "logger", "experiment")
 _FINISHED: list[dict] = []
 
 
@@ -44,109 +43,17 @@ def _job(cfg):
     return record["status"]
 
 
-def include_conf_dirs() -> list[Path]:
-    """The `conf/` folders next to LRA_BENCH_INCLUDE entries: the configs of variants kept outside the package."""
-    folders = []
-    for item in filter(None, os.environ.get("LRA_BENCH_INCLUDE", "").split(os.pathsep)):
-        path = Path(item).resolve()
-        conf = (path if path.is_dir() else path.parent) / "conf"
-        if conf.is_dir():
-            folders.append(conf)
-    return folders
-
-
-def include_searchpath() -> list[str]:
-    """The Hydra override that adds `include_conf_dirs()` to the config search path."""
-    folders = include_conf_dirs()
-    return [f"hydra.searchpath=[{','.join(f'file://{f}' for f in folders)}]"] if folders else []
-
-
 def _launch(overrides: list[str], multirun: bool):
     """Hand the overrides to Hydra (so every Hydra flag and launcher works as usual)."""
     import hydra
 
+    register_generated_nodes()
     argv = ["lra-bench", *(["--multirun"] if multirun else []), *include_searchpath(), *overrides]
     saved, sys.argv = sys.argv, argv
     try:
         hydra.main(config_path=str(CONF_DIR), config_name=CONFIG_NAME, version_base="1.3")(_job)()
     finally:
         sys.argv = saved
-
-
-# -- checking overrides before launch -------------------------------------------------------------
-
-def _group_options(group: str) -> list[str]:
-    folders = [CONF_DIR / group] + [conf / group for conf in include_conf_dirs()]
-    return sorted({str(p.relative_to(folder).with_suffix("")) for folder in folders if folder.is_dir()
-                   for p in folder.rglob("*.yaml")})
-
-
-def _override_combinations(overrides: list[str]) -> list[list[str]]:
-    """Every value of every sweep override, each with the others at their first value."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import OverrideParseException
-
-    try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
-    except OverrideParseException as err:
-        raise ConfigError(f"bad override syntax: {str(err).splitlines()[0]}") from None
-    options = []
-    for item in parsed:
-        if item.is_sweep_override():
-            key = item.get_key_element()
-            options.append([f"{key}={value}" for value in item.sweep_string_iterator()])
-        else:
-            options.append([item.input_line])
-    first = [opts[0] for opts in options]
-    combos = [first]
-    for i, opts in enumerate(options):
-        combos += [first[:i] + [value] + first[i + 1:] for value in opts[1:]]
-    return combos
-
-
-def _compose(overrides: list[str]):
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(CONFIG_NAME, overrides=[*include_searchpath(), *overrides, "paths.output_dir=/dev/null"])
-
-
-def _explain_compose_error(err: Exception, overrides: list[str]) -> str:
-    """Rewrite Hydra's multi-line composition errors as one line naming the key and what was expected."""
-    text = str(err)
-    missing = re.search(r"Could not find '([^']+)'", text)
-    if missing:
-        group, _, value = missing.group(1).rpartition("/")
-        options = _group_options(group)
-        return f"{group}={value}: unknown {group}; available: {', '.join(options)}{did_you_mean(value, options)}"
-    bad_key = re.search(r"Could not (?:override|append to|delete from) '([^']+)'", text)
-    if bad_key:
-        key = bad_key.group(1)
-        parent, _, leaf = key.rpartition(".")
-        others = [o for o in overrides if not o.lstrip("+~").startswith(f"{key}=")]
-        try:
-            node = OmegaConf.select(_compose(others), parent) if parent else _compose(others)
-            known = list(node.keys()) if node is not None else []
-        except Exception:  # noqa: BLE001 - the hint is best-effort, the error line stands without it
-            known = []
-        hint = f"; expected one of {', '.join(map(str, known))}{did_you_mean(leaf, known)}" if known else ""
-        return f"{key}: unknown key{hint}"
-    return " ".join(text.split())[:300]
-
-
-def check_overrides(overrides: list[str]):
-    """Compose and validate every configuration a command line names; raise ConfigError on the first fault."""
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    hydra_flags = [o for o in overrides if o.startswith("-") or o.startswith("hydra")]
-    plain = [o for o in overrides if o not in hydra_flags]
-    for combo in _override_combinations(plain):
-        try:
-            cfg = _compose(combo)
-        except (HydraException, OmegaConfBaseException) as err:
-            raise ConfigError(_explain_compose_error(err, combo)) from None
-        validate_run_config(cfg)
 
 
 # -- subcommands ----------------------------------------------------------------------------------
@@ -173,7 +80,7 @@ def sweep_overrides(args: list[str]) -> list[list[str]]:
     preset_name = next((a.split("=", 1)[1] for a in args if a.startswith("sweep=")), "cpu_default")
     preset_path = CONF_DIR / "sweep" / f"{preset_name}.yaml"
     if not preset_path.is_file():
-        options = _group_options("sweep")
+        options = group_options("sweep")
         raise ConfigError(f"sweep={preset_name}: unknown sweep preset; available: {', '.join(options)}"
                           f"{did_you_mean(preset_name, options)}")
     preset = OmegaConf.load(preset_path)
@@ -239,7 +146,7 @@ def cmd_prepare(args: list[str]) -> int:
     from .data import load_task
 
     check_overrides(args)
-    run = validate_run_config(_compose(args))
+    run = validate_run_config(compose(args))
     data = load_task(run.task, run.paths.data_dir)
     for split in ("train", "val", "test"):
         s = getattr(data, split)
@@ -263,7 +170,7 @@ def cmd_ls(args: list[str]) -> int:
     else:
         import fnmatch
 
-        for name in _group_options("task"):
+        for name in group_options("task"):
             if fnmatch.fnmatch(name, opts.pattern):
                 print(name)
     return 0
@@ -282,7 +189,7 @@ def cmd_new_attention(args: list[str]) -> int:
 
 
 def cmd_bench(args: list[str]) -> int:
-    from .bench import main as bench_main
+    from .bench.command import main as bench_main
 
     return bench_main(args)
 

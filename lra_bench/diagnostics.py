@@ -139,12 +139,12 @@ def main(args: list[str]) -> int:
     from pathlib import Path
 
     from .attention import list_attentions
-    from .cli import _compose, check_overrides
+    from .compose import check_overrides, compose
     from .config import PROJECT_ROOT, validate_run_config
     from .data import load_task
     from .model import Classifier
-    from .results import read_records, write_record
-    from .train import take
+    from .results import RECORD_VERSION, DiagnosticsRecord, RunRecord, load_records, write_record
+    from .data.pipeline import take
 
     parser = argparse.ArgumentParser(prog="lra-bench diagnose", description=__doc__.splitlines()[0])
     parser.add_argument("--attentions", default="all", help="comma-separated names, or all")
@@ -155,26 +155,26 @@ def main(args: list[str]) -> int:
     opts, overrides = parser.parse_known_args(args)
     names = list_attentions() if opts.attentions == "all" else opts.attentions.split(",")
     check_overrides([*overrides, f"attention={names[0]}"])
-    first = validate_run_config(_compose([*overrides, f"attention={names[0]}"]))
+    first = validate_run_config(compose([*overrides, f"attention={names[0]}"]))
     if opts.attentions == "all":  # the variants with this task's form
         names = [n for n in names if get_attention_class(n).has_form(first.model.causal)]
     rows, maps = [], {}
     for name in names:
-        run = validate_run_config(_compose([*overrides, f"attention={name}"]))
+        run = validate_run_config(compose([*overrides, f"attention={name}"]))
         data = load_task(run.task, run.paths.data_dir)
         torch.manual_seed(run.seed)
         model = Classifier(run.model, run.attention, data.vocab_size, run.task.max_len, data.num_classes,
                            two_tower=getattr(run.task, "two_tower", False))
         source = "initialisation"
         if opts.trained:
-            done = [r for r in read_records(run.paths.store_dir) if r.get("status") == "ok"
-                    and r.get("task") == run.task.name and r.get("attention") == name and r.get("checkpoint_dir")]
+            done = [r for r in load_records(run.paths.store_dir) if isinstance(r, RunRecord) and r.status == "ok"
+                    and r.task == run.task.name and r.attention == name and r.checkpoint_dir]
             if not done:
                 print(f"  {name}: no completed run of {run.task.name} in {run.paths.store_dir}; skipped")
                 continue
-            latest = max(done, key=lambda r: r.get("finished_at", ""))
-            model.load_state_dict(torch.load(Path(latest["checkpoint_dir"]) / "best.pt", weights_only=True)["model"])
-            source = f"run {latest['run_id']}"
+            latest = max(done, key=lambda r: r.finished_at)
+            model.load_state_dict(torch.load(Path(latest.checkpoint_dir) / "best.pt", weights_only=True)["model"])
+            source = f"run {latest.run_id}"
         model.eval()
         tokens, _ = take(data.val, torch.arange(min(opts.examples, len(data.val))))
         per_head, matrices = diagnose_model(model, tokens)
@@ -199,10 +199,11 @@ def main(args: list[str]) -> int:
     (out / "diagnostics.md").write_text(text)
     store = first.paths.store_dir
     stamp = datetime.now(timezone.utc)
-    write_record(store, {"run_id": f"diagnostics__{task}__{stamp.strftime('%Y%m%dT%H%M%S')}", "kind": "diagnostics",
-                         "status": "ok", "task": task, "trained": opts.trained, "finished_at": stamp.isoformat(),
-                         "rows": table.reset_index().to_dict("records"),
-                         "gaussian": gaussian.to_dict("records")})
+    record = DiagnosticsRecord(run_id=f"diagnostics__{task}__{stamp.strftime('%Y%m%dT%H%M%S')}", task=task,
+                               trained=opts.trained, finished_at=stamp.isoformat(),
+                               rows=table.reset_index().to_dict("records"), gaussian=gaussian.to_dict("records"),
+                               version=RECORD_VERSION)
+    write_record(store, record.to_json())
     print("\n" + text)
     print("written:\n  " + "\n  ".join(str(p) for p in (out / "diagnostics.md", out / "plots" / "attention_maps.png",
                                                           out / "plots" / "entropy_vs_length.png")))

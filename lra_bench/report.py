@@ -18,8 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .attention import get_attention_class, list_attentions  # noqa: E402
-from .results import read_records  # noqa: E402
+from .results import BenchRecord, DiagnosticsRecord, RunRecord, load_records, parse_record  # noqa: E402
 
 FAILURE_MARK = {"failed": "FAIL", "oom": "OOM", "diverged": "DIVERGED", "running": "RUNNING"}
 LRA_TASKS = ["listops", "text", "retrieval", "image", "pathfinder", "pathx"]
@@ -27,27 +26,25 @@ LRA_AVERAGED = LRA_TASKS[:5]  # LRA Table 1 averages five tasks: Path-X failed f
 PARAM_BUDGET = 1.10
 
 
-def records_frame(records: list[dict]) -> pd.DataFrame:
-    """One row per training record with the fields the tables need (accuracies in percent)."""
-    rows = []
-    for r in records:
-        if r.get("kind") in ("bench", "diagnostics"):
-            continue
-        metrics = r.get("metrics") or {}
-        rows.append({
-            "run_id": r["run_id"], "task": r.get("task"), "attention": r.get("attention"), "seed": r.get("seed"),
-            "status": r.get("status"), "finished_at": r.get("finished_at") or r.get("started_at") or "",
-            "test_accuracy": 100 * metrics["test_accuracy"] if "test_accuracy" in metrics else float("nan"),
-            "chance_accuracy": 100 * metrics["chance_accuracy"] if "chance_accuracy" in metrics else float("nan"),
-            "stuck_at_chance": bool(metrics.get("stuck_at_chance", False)),
-            "num_parameters": r.get("num_parameters"),
-            "train_examples_per_s": (r.get("throughput") or {}).get("train_examples_per_s"),
-            "recipe": (r.get("recipe") or {}).get("name", ""), "error": r.get("error"),
-            "causal": bool(((r.get("config") or {}).get("model") or {}).get("causal", False)),
-        })
+def _percent(metrics: dict, key: str) -> float:
+    return 100 * metrics[key] if key in metrics else float("nan")
+
+
+def records_frame(records: list) -> pd.DataFrame:
+    """One row per training record with the fields the tables need (accuracies in percent). Takes
+    typed records (`results.load_records`) or the JSON dicts of `read_records`."""
+    runs = [r for r in map(parse_record, records) if isinstance(r, RunRecord)]
+    rows = [{"run_id": r.run_id, "task": r.task, "attention": r.attention, "seed": r.seed, "status": r.status,
+             "finished_at": r.finished_at, "test_accuracy": _percent(r.metrics, "test_accuracy"),
+             "chance_accuracy": _percent(r.metrics, "chance_accuracy"),
+             "stuck_at_chance": bool(r.metrics.get("stuck_at_chance", False)), "num_parameters": r.num_parameters,
+             "train_examples_per_s": r.throughput.get("train_examples_per_s"), "recipe": r.recipe,
+             "error": r.error, "causal": r.causal, "has_causal": r.has_form(causal=True),
+             "has_non_causal": r.has_form(causal=False)} for r in runs]
     frame = pd.DataFrame(rows, columns=["run_id", "task", "attention", "seed", "status", "finished_at",
                                         "test_accuracy", "chance_accuracy", "stuck_at_chance", "num_parameters",
-                                        "train_examples_per_s", "recipe", "error", "causal"])
+                                        "train_examples_per_s", "recipe", "error", "causal", "has_causal",
+                                        "has_non_causal"])
     return (frame.sort_values("finished_at").groupby(["task", "attention", "seed"], as_index=False).tail(1)
             .reset_index(drop=True))
 
@@ -82,6 +79,12 @@ def _params(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(marks, dtype=object)
 
 
+def _lacks_form(frame: pd.DataFrame, attention: str, causal: bool) -> bool:
+    """Whether the variant's records say it has no such form (records that cannot say: no)."""
+    said = frame.loc[frame.attention == attention, "has_causal" if causal else "has_non_causal"].dropna()
+    return not said.empty and not bool(said.iloc[-1])
+
+
 def leaderboard(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(display table of strings, numeric table of means), rows = attention + 'chance', cols = tasks + avg."""
     summary = summarise(frame)
@@ -94,7 +97,7 @@ def leaderboard(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     for task in tasks:  # a task has no cell for a variant without that form: say so
         causal = frame[frame.task == task].causal.any()
         for attention in display.index[display[task].isna()]:
-            if attention in list_attentions() and not get_attention_class(attention).has_form(causal):
+            if _lacks_form(frame, attention, causal):
                 display.loc[attention, task] = "n/a (no causal form)" if causal else "n/a (causal only)"
     display["params"] = _params(frame).reindex(display.index).fillna("")
     chance = frame.groupby("task").chance_accuracy.max().reindex(tasks)
@@ -130,17 +133,17 @@ def published_table(reference: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFram
     return table
 
 
-def latest_bench(records: list[dict]) -> pd.DataFrame:
+def latest_bench(records: list) -> pd.DataFrame:
     """Rows of the most recent attention-layer benchmark record (empty if none; `--model` records
     time whole steps and are not plotted against length; of a `--check` record, the non-causal rows,
     so a variant's causal and non-causal timings never share a line)."""
-    bench = [r for r in records if r.get("kind") == "bench"
-             and any(row.get("mode") in ("train", "infer") for row in r.get("rows", []))]
+    bench = [r for r in map(parse_record, records) if isinstance(r, BenchRecord)
+             and any(row.get("mode") in ("train", "infer") for row in r.rows)]
     if not bench:
         return pd.DataFrame()
-    latest = max(bench, key=lambda r: r.get("finished_at", ""))
-    rows = [row for row in latest["rows"] if row.get("form", "non-causal") == "non-causal"]
-    return pd.DataFrame(rows).assign(device=latest.get("device", ""))
+    latest = max(bench, key=lambda r: r.finished_at)
+    rows = [row for row in latest.rows if row.get("form", "non-causal") == "non-causal"]
+    return pd.DataFrame(rows).assign(device=latest.device)
 
 
 def plot_bars(numeric: pd.DataFrame, path: Path):
@@ -214,7 +217,7 @@ def plot_accuracy_vs_speed(numeric: pd.DataFrame, bench: pd.DataFrame, path: Pat
 def write_report(store: Path, out: Path, reference_path: Path | None = None,
                  on_skip=None) -> tuple[str, list[Path]]:
     """Write the tables (md, csv, tex) and plots under `out`; return (markdown text, written paths)."""
-    records = read_records(store, on_skip)
+    records = load_records(store, on_skip)
     frame = records_frame(records)
     if frame.empty:
         return f"(no run records in {store}: run `lra-bench sweep` or `lra-bench train` first)", []
@@ -231,12 +234,12 @@ def write_report(store: Path, out: Path, reference_path: Path | None = None,
         disable_numparse=True)
     if notes:
         text += f"\n\nRuns without a result:{notes}"
-    diagnostics = [r for r in records if r.get("kind") == "diagnostics"]
+    diagnostics = [r for r in records if isinstance(r, DiagnosticsRecord)]
     if diagnostics:
-        latest = max(diagnostics, key=lambda r: r.get("finished_at", ""))
-        table = pd.DataFrame(latest["rows"]).set_index("attention").drop(columns=["source"]).round(3)
-        text += (f"\n\n## Attention diagnostics ({latest['task']}, "
-                 f"{'trained' if latest['trained'] else 'at initialisation'}; lra-bench diagnose)\n\n"
+        latest = max(diagnostics, key=lambda r: r.finished_at)
+        table = pd.DataFrame(latest.rows).set_index("attention").drop(columns=["source"]).round(3)
+        text += (f"\n\n## Attention diagnostics ({latest.task}, "
+                 f"{'trained' if latest.trained else 'at initialisation'}; lra-bench diagnose)\n\n"
                  + table.to_markdown())
     if not published.empty:
         text += ("\n\n## LRA tasks beside the published numbers\n\n" + published.to_markdown(disable_numparse=True)

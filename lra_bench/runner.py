@@ -29,9 +29,10 @@ from .config import RunConfig, validate_run_config
 from .data import load_task
 from .errors import LraBenchError
 from .model import Classifier
-from .results import RECORD_VERSION, config_hash, read_record, run_id, write_record
+from .results import RECORD_VERSION, RunRecord, config_hash, read_record, run_id, variant_forms, write_record
 from .tracking import Tracker
-from .train import DataParallel, Diverged, Trainer, resolve_device
+from .device import describe_device, resolve_device
+from .train import DataParallel, Diverged, Trainer
 
 
 def seed_everything(seed: int):
@@ -47,12 +48,6 @@ def software_versions() -> dict:
     return {"lra_bench": __version__, "torch": torch.__version__, "python": platform.python_version(),
             "hydra": hydra.__version__, "omegaconf": omegaconf.__version__,
             "cuda": torch.version.cuda, "platform": platform.platform()}
-
-
-def describe_device(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 def classify_failure(err: BaseException) -> str:
@@ -104,8 +99,9 @@ def run_experiment(cfg: DictConfig) -> dict:
     if parallel.world > 1 and run.trainer.device == "auto" and torch.cuda.is_available():
         run.trainer.device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
     record = {
-        "record_version": RECORD_VERSION, "run_id": rid, "config_hash": hash_,
-        "task": run.task.name, "attention": run.attention.name, "model": run.model.name, "seed": run.seed,
+        "kind": RunRecord.kind, "record_version": RECORD_VERSION, "run_id": rid, "config_hash": hash_,
+        "task": run.task.name, "attention": run.attention.name, "forms": variant_forms(run.attention.name),
+        "model": run.model.name, "seed": run.seed,
         "recipe": resolved.get("recipe", {}), "status": "running", "error": None,
         "started_at": datetime.now(timezone.utc).isoformat(), "host": socket.gethostname(),
         "output_dir": run.paths.output_dir, "software": software_versions(), "config": resolved,

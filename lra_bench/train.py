@@ -10,11 +10,10 @@ it and ends with the same metrics as an unbroken run (tested on a CPU). Plain Py
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
-import queue
 import random
-import threading
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -29,7 +28,8 @@ from tqdm.auto import tqdm
 from .atomic import atomic_write
 from .config import TrainerConfig
 from .data import IGNORE_LABEL, PAD_ID, Split, TaskData
-from .memory import PeakMemory
+from .data.pipeline import Prefetcher, ordered_batches, training_indices, training_loader
+from .device import PeakMemory, resolve_device
 
 
 class Diverged(RuntimeError):
@@ -43,6 +43,41 @@ class TrainResult:
     history: list = field(default_factory=list)
     loss_curve: list = field(default_factory=list)
     resumed_from: int = 0
+
+
+@dataclass
+class Counters:
+    """Seconds, examples and tokens of training and of evaluation, summed over the run (throughput)."""
+
+    train_seconds: float = 0.0
+    train_examples: int = 0
+    train_tokens: int = 0
+    eval_seconds: float = 0.0
+    eval_examples: int = 0
+    eval_tokens: int = 0
+
+    def add_eval(self, result: dict):
+        self.eval_seconds += result["seconds"]
+        self.eval_examples += result["examples"]
+        self.eval_tokens += result["tokens"]
+
+
+@dataclass
+class TrainState:
+    """Where a run stands: saved in `last.pt` as a plain dict (the layout earlier checkpoints have, so
+    they resume), next to the model, optimizer, scheduler and RNG states."""
+
+    step: int = 0
+    best_accuracy: float = -1.0
+    best_step: int = 0
+    history: list = field(default_factory=list)
+    loss_curve: list = field(default_factory=list)
+    counters: Counters = field(default_factory=Counters)
+
+    @classmethod
+    def from_checkpoint(cls, saved: dict) -> TrainState:
+        fields = {k: saved[k] for k in ("step", "best_accuracy", "best_step", "history", "loss_curve")}
+        return cls(**fields, counters=Counters(**saved["counters"]))
 
 
 def lr_multiplier(step: int, config: TrainerConfig) -> float:
@@ -62,29 +97,12 @@ def lr_multiplier(step: int, config: TrainerConfig) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * progress)) if config.schedule == "cosine" else 1.0 - progress
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def make_optimizer(model: torch.nn.Module, config: TrainerConfig) -> torch.optim.Optimizer:
     """AdamW; weight decay only on matrices (not on biases, norms, or 1-D parameters)."""
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
     groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=config.lr, betas=(config.beta1, config.beta2))
-
-
-def trim_padding(tokens: torch.Tensor) -> torch.Tensor:
-    """Cut the columns that are padding in every row: outputs are padding-invariant, time is not."""
-    longest = int((tokens != PAD_ID).sum(dim=-1).max().item())
-    return tokens[..., : max(longest, 1)]
-
-
-def take(split: Split, index: torch.Tensor):
-    tokens, labels = trim_padding(split.tokens[index].long()), split.labels[index]
-    return tokens, labels[:, : tokens.shape[-1]] if labels.ndim == 2 else labels
 
 
 def loss_and_hits(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "mean"):
@@ -95,68 +113,6 @@ def loss_and_hits(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "
     loss = F.cross_entropy(logits, labels, ignore_index=IGNORE_LABEL, reduction=reduction)
     counted = labels != IGNORE_LABEL
     return loss, (logits.argmax(-1) == labels)[counted].sum().item(), counted.sum().item()
-
-
-def ordered_batches(split: Split, batch_size: int):
-    for start in range(0, len(split), batch_size):
-        yield take(split, torch.arange(start, min(start + batch_size, len(split))))
-
-
-def training_indices(size: int, batch_size: int, seed: int):
-    """Endless shuffled index batches, reproducible from `seed` alone, so a resumed run can skip
-    to its position by drawing (not loading) the batches it already used."""
-    if size < batch_size:
-        raise ValueError(f"trainer.batch_size={batch_size} is larger than the training split ({size} examples)")
-    generator = torch.Generator().manual_seed(seed)
-    while True:
-        order = torch.randperm(size, generator=generator)
-        for start in range(0, size - batch_size + 1, batch_size):
-            yield order[start:start + batch_size]
-
-
-class Prefetcher:
-    """Prepares the next batches (gather from the token cache, trim, pin) on a background thread
-    while the device computes; `wait_seconds` is the time the loop spent blocked on data."""
-
-    def __init__(self, split: Split, indices, rank_slice: slice, pin: bool, enabled: bool, depth: int = 2):
-        self.split, self.indices, self.rank_slice, self.pin = split, indices, rank_slice, pin
-        self.wait_seconds = 0.0
-        self.queue = queue.Queue(maxsize=depth) if enabled else None
-        self.stopped = threading.Event()
-        if enabled:
-            self.thread = threading.Thread(target=self._fill, daemon=True)
-            self.thread.start()
-
-    def _make(self):
-        x, y = take(self.split, next(self.indices)[self.rank_slice])
-        return (x.pin_memory(), y.pin_memory()) if self.pin else (x, y)
-
-    def _fill(self):
-        while not self.stopped.is_set():
-            try:
-                batch = self._make()
-            except Exception as err:  # noqa: BLE001 - handed to the training loop, which raises it
-                batch = err
-            while not self.stopped.is_set():
-                try:
-                    self.queue.put(batch, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-
-    def close(self):
-        self.stopped.set()
-        if self.queue is not None:
-            self.thread.join()
-
-    def next(self):
-        start = time.perf_counter()
-        batch = self.queue.get() if self.queue is not None else self._make()
-        self.wait_seconds += time.perf_counter() - start
-        if isinstance(batch, Exception):
-            self.stopped.set()
-            raise batch
-        return batch
 
 
 class DataParallel:
@@ -229,11 +185,8 @@ class Trainer:
                              "processes")
 
     def loader(self, split: Split, indices, rank_slice: slice) -> Prefetcher:
-        """The training input pipeline: pinned, background-prefetched batches on CUDA (`trainer.prefetch`
-        overrides), in-loop batching on a CPU."""
-        on_gpu = self.device.type == "cuda"
-        return Prefetcher(split, indices, rank_slice, pin=on_gpu,
-                          enabled=on_gpu if self.config.prefetch is None else self.config.prefetch)
+        """The training input pipeline on this trainer's device (`trainer.prefetch` overrides its default)."""
+        return training_loader(split, indices, rank_slice, self.device, self.config.prefetch)
 
     def evaluate(self, split: Split) -> dict:
         """Accuracy, loss and throughput over a split (or its first `eval_max_batches` batches)."""
@@ -255,12 +208,12 @@ class Trainer:
         return {"accuracy": correct / counted, "loss": loss_sum / counted, "examples": examples, "tokens": tokens,
                 "seconds": time.perf_counter() - start}
 
-    def _save_last(self, state: dict):
+    def _save_last(self, state: TrainState):
         if self.parallel.is_main:
-            atomic_save({**state, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            atomic_save({**dataclasses.asdict(state), "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                          "scheduler": self.scheduler.state_dict(), "rng": capture_rng()}, self.last_path)
 
-    def _resume(self) -> dict | None:
+    def _resume(self) -> TrainState | None:
         if not self.last_path.is_file():
             return None
         saved = torch.load(self.last_path, map_location=self.device, weights_only=False)
@@ -268,17 +221,13 @@ class Trainer:
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])
         restore_rng(saved["rng"])
-        return {k: v for k, v in saved.items() if k not in ("model", "optimizer", "scheduler", "rng")}
+        return TrainState.from_checkpoint(saved)
 
     def fit(self) -> TrainResult:
         cfg, world, rank = self.config, self.parallel.world, self.parallel.rank
         memory = PeakMemory(self.device)
-        state = self._resume() or {
-            "step": 0, "best_accuracy": -1.0, "best_step": 0, "history": [], "loss_curve": [],
-            "counters": {"train_seconds": 0.0, "train_examples": 0, "train_tokens": 0,
-                         "eval_seconds": 0.0, "eval_examples": 0, "eval_tokens": 0}}
-        resumed_from = state["step"]
-        counters = state["counters"]
+        state = self._resume() or TrainState()
+        resumed_from = state.step
         stream = training_indices(len(self.data.train), cfg.batch_size, self.seed)
         for _ in range(resumed_from):  # data position: redraw, do not load, the batches already used
             next(stream)
@@ -289,43 +238,42 @@ class Trainer:
         bar = tqdm(range(resumed_from + 1, cfg.max_steps + 1), disable=None if cfg.progress and rank == 0 else True,
                    desc="train", leave=False, mininterval=1.0)
         try:
-            self._loop(bar, loader, state, counters, checkpoint_every)
+            self._loop(bar, loader, state, checkpoint_every)
         finally:
             loader.close()
             bar.close()
         peak = memory.peak_bytes()
-        return self._finish(state, counters, loader, peak, memory.counter, resumed_from)
+        return self._finish(state, loader, peak, memory.counter, resumed_from)
 
-    def _loop(self, bar, loader, state, counters, checkpoint_every):
-        cfg, world = self.config, self.parallel.world
+    def _loop(self, bar, loader, state: TrainState, checkpoint_every: int):
+        cfg, world, counters = self.config, self.parallel.world, state.counters
         for step in bar:
             start = time.perf_counter()
             x, y = loader.next()
             mean_loss = self.train_step(x, y)
             if not math.isfinite(mean_loss):
                 raise Diverged(f"training loss is {mean_loss} at step {step}")
-            counters["train_seconds"] += time.perf_counter() - start
-            counters["train_examples"] += len(y) * world
-            counters["train_tokens"] += int((x != PAD_ID).sum()) * world
+            counters.train_seconds += time.perf_counter() - start
+            counters.train_examples += len(y) * world
+            counters.train_tokens += int((x != PAD_ID).sum()) * world
             if step % cfg.log_every == 0:
-                state["loss_curve"].append([step, mean_loss])
+                state.loss_curve.append([step, mean_loss])
                 if self.tracker:
                     self.tracker.log({"train/loss": mean_loss, "train/lr": self.scheduler.get_last_lr()[0]}, step)
             if step % cfg.eval_every == 0 or step == cfg.max_steps:
                 val = self.evaluate(self.data.val)
-                for key in ("seconds", "examples", "tokens"):
-                    counters[f"eval_{key}"] += val[key]
-                state["history"].append({"step": step, "train_loss": mean_loss, "val_accuracy": val["accuracy"],
+                counters.add_eval(val)
+                state.history.append({"step": step, "train_loss": mean_loss, "val_accuracy": val["accuracy"],
                                          "val_loss": val["loss"]})
                 if self.tracker:
                     self.tracker.log({"val/accuracy": val["accuracy"], "val/loss": val["loss"]}, step)
-                if val["accuracy"] > state["best_accuracy"]:
-                    state["best_accuracy"], state["best_step"] = val["accuracy"], step
+                if val["accuracy"] > state.best_accuracy:
+                    state.best_accuracy, state.best_step = val["accuracy"], step
                     if self.parallel.is_main:
                         atomic_save({"model": self.model.state_dict(), "step": step}, self.best_path)
                 bar.set_postfix(loss=f"{mean_loss:.3f}", val_acc=f"{val['accuracy']:.3f}")
             if step % checkpoint_every == 0 or step == cfg.max_steps:
-                state["step"] = step
+                state.step = step
                 self._save_last(state)
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -341,30 +289,29 @@ class Trainer:
         self.scheduler.step()
         return self.parallel.mean(loss).item()
 
-    def _finish(self, state, counters, loader, peak, memory_counter, resumed_from) -> TrainResult:
+    def _finish(self, state: TrainState, loader, peak, memory_counter, resumed_from) -> TrainResult:
         """Test accuracy on the best-validation weights, and the run's metrics and throughput."""
-        cfg, world = self.config, self.parallel.world
+        cfg, world, counters = self.config, self.parallel.world, state.counters
         if world > 1:
             dist.barrier()  # the main rank has written best.pt
         self.model.load_state_dict(torch.load(self.best_path, map_location=self.device, weights_only=True)["model"])
         test = self.evaluate(self.data.test)
-        for key in ("seconds", "examples", "tokens"):
-            counters[f"eval_{key}"] += test[key]
+        counters.add_eval(test)
         metrics = {
             "test_accuracy": test["accuracy"], "test_loss": test["loss"],
-            "best_val_accuracy": state["best_accuracy"], "best_val_step": state["best_step"],
-            "final_train_loss": state["history"][-1]["train_loss"],
+            "best_val_accuracy": state.best_accuracy, "best_val_step": state.best_step,
+            "final_train_loss": state.history[-1]["train_loss"],
             "chance_accuracy": self.data.test.majority_rate(),
-            "stuck_at_chance": state["best_accuracy"] <= self.data.val.majority_rate() + cfg.chance_margin,
+            "stuck_at_chance": state.best_accuracy <= self.data.val.majority_rate() + cfg.chance_margin,
         }
         throughput = {
-            "train_examples_per_s": counters["train_examples"] / counters["train_seconds"],
-            "train_tokens_per_s": counters["train_tokens"] / counters["train_seconds"],
-            "eval_examples_per_s": counters["eval_examples"] / counters["eval_seconds"],
-            "eval_tokens_per_s": counters["eval_tokens"] / counters["eval_seconds"],
+            "train_examples_per_s": counters.train_examples / counters.train_seconds,
+            "train_tokens_per_s": counters.train_tokens / counters.train_seconds,
+            "eval_examples_per_s": counters.eval_examples / counters.eval_seconds,
+            "eval_tokens_per_s": counters.eval_tokens / counters.eval_seconds,
             "peak_memory_bytes": peak, "peak_memory_counter": memory_counter,
-            "train_seconds": counters["train_seconds"], "processes": world,
-            "data_wait_share": loader.wait_seconds / counters["train_seconds"] if resumed_from == 0 else None,
+            "train_seconds": counters.train_seconds, "processes": world,
+            "data_wait_share": loader.wait_seconds / counters.train_seconds if resumed_from == 0 else None,
             "precision": self.precision, "compiled": self.forward_model is not self.model,
         }
-        return TrainResult(metrics, throughput, state["history"], state["loss_curve"], resumed_from)
+        return TrainResult(metrics, throughput, state.history, state.loss_curve, resumed_from)

@@ -4,8 +4,10 @@ linearly with length for the linear variants (peak allocated bytes at two length
 import pytest
 import torch
 
-from lra_bench import bench
-from lra_bench.bench import BenchSettings, add_ratios, measure, run_bench
+from lra_bench.bench import layer
+from lra_bench.bench.layer import BenchSettings, add_ratios, measure, run_bench
+from lra_bench.bench.model_step import measure_model_step
+from lra_bench.device import cpu_peak_bytes
 
 SMALL = BenchSettings(lengths=(128, 256), batch=1, dim=64, num_heads=2, repeats=1)
 
@@ -38,7 +40,7 @@ def test_memory_instrument_sees_quadratic_growth():
         q = torch.randn(1, 2, n, 32, requires_grad=True)
         return lambda: (torch.softmax(q @ q.transpose(-1, -2), -1) @ q).sum().backward()
 
-    short, long = bench._cpu_peak_bytes(explicit(512)), bench._cpu_peak_bytes(explicit(1024))
+    short, long = cpu_peak_bytes(explicit(512)), cpu_peak_bytes(explicit(1024))
     assert 3.5 * short < long < 4.5 * short, (short, long)
 
 
@@ -46,7 +48,7 @@ def test_out_of_memory_is_recorded_not_raised(monkeypatch):
     def boom(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 64 GiB")
 
-    monkeypatch.setattr(bench, "_layer", boom)
+    monkeypatch.setattr(layer, "build_layer", boom)
     row = measure("softmax", 1 << 20, "train", SMALL)
     assert row["status"] == "OOM" and row["ms"] is None
     rows = add_ratios([row, {"attention": "linear", "length": 1 << 20, "mode": "train", "status": "ok", "ms": 1.0,
@@ -71,5 +73,5 @@ def test_model_step_bench_reports_speed_ratio_and_data_share(capsys, tmp_path):
                  "--length", "64", "--store", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "### whole training step" in out and "(1.00x), data" in out and "| linear" in out
-    row = bench.measure_model_step("retrieval", "linear", steps=1, warmup=1, batch=2, length=32, device="cpu")
+    row = measure_model_step("retrieval", "linear", steps=1, warmup=1, batch=2, length=32, device="cpu")
     assert row["status"] == "ok" and row["steps_per_s"] > 0 and 0 <= row["data_wait_share"] < 1

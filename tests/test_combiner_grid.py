@@ -6,7 +6,7 @@ summary)."""
 import pytest
 import torch
 
-from lra_bench.cli import _compose
+from lra_bench.compose import compose as _compose
 from lra_bench.config import validate_run_config
 from lra_bench.model import Classifier
 

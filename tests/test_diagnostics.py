@@ -64,10 +64,15 @@ def test_diagnose_trained_uses_the_runs_best_checkpoint(workspace, capsys, tmp_p
 
 
 def test_decode_state_is_flat_for_recurrent_variants_and_grows_for_softmax():
-    from lra_bench.bench import BenchSettings, measure_decode
+    from lra_bench.bench.decode import measure_decode
+    from lra_bench.bench.layer import BenchSettings
 
     settings = BenchSettings(batch=1, dim=64, num_heads=2)
-    for name in ("linear", "latte", "elementwise", "lln", "cosformer"):
+    from lra_bench.attention import get_attention_class, list_attentions
+
+    recurrent = [n for n in list_attentions() if get_attention_class(n).supports_step and n != "softmax"]
+    assert recurrent
+    for name in recurrent:
         sizes = {measure_decode(name, n, settings, tokens=3)["peak_bytes"] for n in (64, 512)}
         assert len(sizes) == 1, (name, sizes)
     small, large = (measure_decode("softmax", n, settings, tokens=3)["peak_bytes"] for n in (64, 512))

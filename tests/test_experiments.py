@@ -3,19 +3,21 @@ at their official model size (lessons.md: lightning-hydra-template's test_sweeps
 
 import pytest
 
-from lra_bench.cli import _compose, _group_options, main
+from lra_bench.cli import main
+from lra_bench.compose import compose, group_options
 from lra_bench.config import validate_run_config
+from lra_bench.report import LRA_TASKS
 
-EXPERIMENTS = _group_options("experiment")
+EXPERIMENTS = group_options("experiment")
 
 
 def test_every_task_has_an_lra_recipe():
-    assert {f"lra/{t}" for t in ("listops", "text", "retrieval", "image", "pathfinder", "pathx")} <= set(EXPERIMENTS)
+    assert {f"lra/{t}" for t in LRA_TASKS} <= set(EXPERIMENTS)
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_recipe_composes_with_version_and_source(experiment):
-    run = validate_run_config(_compose([f"experiment={experiment}"]))
+    run = validate_run_config(compose([f"experiment={experiment}"]))
     assert run.recipe.name == experiment and run.recipe.version and run.recipe.source
     assert run.task.name in experiment.split("/")[-1]
 
@@ -40,7 +42,7 @@ LATTE = {"listops": (128, 6, 40, "mean"), "text": (256, 6, 0, "mean"), "retrieva
 
 @pytest.mark.parametrize("task", sorted(LATTE))
 def test_latte_recipes_follow_the_authors_configs(task):
-    run = validate_run_config(_compose([f"experiment=lra_latte/{task}"]))
+    run = validate_run_config(compose([f"experiment=lra_latte/{task}"]))
     dim, depth, latents, pooling = LATTE[task]
     assert run.attention.name == "latte" and run.attention.num_latents == latents
     assert (run.model.dim, run.model.depth, run.model.mlp_dim, run.model.pooling) == (dim, depth, 4 * dim, pooling)
@@ -48,7 +50,7 @@ def test_latte_recipes_follow_the_authors_configs(task):
 
 
 def test_latte_recipe_runs_and_takes_other_variants_once_the_latent_key_is_dropped(workspace):
-    run = validate_run_config(_compose(["experiment=lra_latte/listops", "attention=softmax", "~attention.num_latents"]))
+    run = validate_run_config(compose(["experiment=lra_latte/listops", "attention=softmax", "~attention.num_latents"]))
     assert run.attention.name == "softmax" and run.model.dim == 128 and run.recipe.name == "lra_latte/listops"
     overrides = ["experiment=lra_latte/listops", "model.depth=1", "task.num_train=64", "task.num_val=16",
                  "task.num_test=16", "task.min_length=20", "task.max_length=64", "trainer.max_steps=1",

@@ -6,7 +6,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from lra_bench.bench import BenchSettings, run_bench
+from lra_bench.bench.layer import BenchSettings, run_bench
 from lra_bench.results import write_record
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "leaderboard.ipynb"

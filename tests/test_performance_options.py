@@ -73,14 +73,14 @@ def test_every_model_of_a_sweep_is_compiled_not_only_the_first_eight():
     import torch._dynamo
     from torch._dynamo.utils import counters
 
-    from lra_bench.bench import BenchSettings, _layer
+    from lra_bench.bench.layer import BenchSettings, build_layer
     from lra_bench.train import compile_fresh
 
     x = torch.randn(1, 16, 32)
     with torch._dynamo.config.patch(recompile_limit=1):
         for name in ("linear", "softmax", "lln"):
             before = counters["stats"]["unique_graphs"]
-            compile_fresh(_layer(name, BenchSettings(dim=32, num_heads=2), 16), backend="eager")(x, None)
+            compile_fresh(build_layer(name, BenchSettings(dim=32, num_heads=2), 16), backend="eager")(x, None)
             assert counters["stats"]["unique_graphs"] > before, f"{name} ran eager"
 
 

@@ -80,7 +80,7 @@ def test_parameter_budget_is_flagged(tmp_path):
 
 
 def test_bench_records_become_scaling_plots(tmp_path):
-    from lra_bench.bench import BenchSettings, run_bench
+    from lra_bench.bench.layer import BenchSettings, run_bench
 
     store = tmp_path / "runs"
     write_record(store, _record("softmax", "t", 0, 0.4))
@@ -103,6 +103,15 @@ def test_causal_task_says_why_a_non_causal_variant_has_no_cell(tmp_path):
     markdown, _ = write_report(store, tmp_path)
     row = next(line for line in markdown.splitlines() if line.startswith("| combiner_mixture"))
     assert "n/a (causal only)" in row  # listops is non-causal; the variant has no such form
+
+
+def test_a_variant_the_report_process_does_not_know_gets_its_forms_from_its_records(tmp_path):
+    store = tmp_path / "runs"
+    write_record(store, dict(_record("softmax", "recall", 0, 0.3), config={"model": {"causal": True}}))
+    write_record(store, dict(_record("plugin_only", "listops", 0, 0.3), forms=["non-causal"]))
+    markdown, _ = write_report(store, tmp_path)
+    row = next(line for line in markdown.splitlines() if line.startswith("| plugin_only"))
+    assert "n/a (no causal form)" in row
 
 
 def test_speed_plots_take_only_the_non_causal_rows_of_a_check_record(tmp_path):

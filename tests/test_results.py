@@ -9,7 +9,8 @@ import time
 import pytest
 
 from lra_bench.cli import main
-from lra_bench.results import read_records, write_record
+from lra_bench.results import (RECORD_VERSION, BenchRecord, DiagnosticsRecord, RunRecord, load_records, read_records,
+                               write_record)
 
 SPEC_FIELDS = ["run_id", "config_hash", "task", "attention", "model", "seed", "status", "metrics", "throughput",
                "wall_seconds", "steps", "device", "software", "wandb", "config", "num_parameters"]
@@ -31,6 +32,27 @@ def test_record_of_a_run_is_complete(workspace):
     assert "rss" in record["throughput"]["peak_memory_counter"]
     assert record["config"]["trainer"]["max_steps"] == 6 and record["config"]["task"]["name"] == "listops_small"
     assert record["software"]["torch"] and record["model"] == "small"
+    assert record["kind"] == "run" and record["record_version"] == RECORD_VERSION
+    assert record["forms"] == ["non-causal", "causal"]  # softmax has both
+    (typed,) = load_records(workspace.store)
+    assert isinstance(typed, RunRecord) and typed.metrics == record["metrics"] and typed.recipe == "default"
+
+
+def test_version_1_records_are_read_as_typed_records(tmp_path):
+    """Today's store holds records written before `kind`/`record_version`/`forms`: they still load."""
+    write_record(tmp_path, {"run_id": "old_run", "task": "listops", "attention": "linformer", "seed": 0,
+                            "status": "ok", "metrics": {"test_accuracy": 0.3}, "started_at": "2026-01-01",
+                            "record_version": 1, "config": {"model": {"causal": False}}})
+    write_record(tmp_path, {"run_id": "old_bench", "kind": "bench", "status": "ok", "device": "cpu",
+                            "settings": {}, "rows": [{"attention": "softmax"}], "finished_at": "2026-01-02"})
+    write_record(tmp_path, {"run_id": "old_diag", "kind": "diagnostics", "status": "ok", "task": "listops",
+                            "trained": False, "finished_at": "2026-01-03", "rows": [], "gaussian": []})
+    bench, diagnostics, run = load_records(tmp_path)
+    assert isinstance(run, RunRecord) and run.version == 1 and run.finished_at == "2026-01-01"
+    assert run.forms == ["non-causal"] and run.has_form(causal=True) is False  # from the registry
+    assert isinstance(bench, BenchRecord) and bench.version == 1 and bench.rows == [{"attention": "softmax"}]
+    assert isinstance(diagnostics, DiagnosticsRecord) and diagnostics.task == "listops"
+    assert BenchRecord.from_json(bench.to_json()) == bench  # what the writers write reads back the same
 
 
 WRITER = """

@@ -4,7 +4,7 @@ reference (OOM, no fla, a CPU) gives n/a with the reason, never an invented rati
 import pytest
 import torch
 
-from lra_bench.speed_check import FLA_REFERENCE, evaluate, format_verdicts
+from lra_bench.bench.speed_check import FLA_REFERENCE, evaluate, format_verdicts
 
 
 def _row(form, name, length, ms, peak=1000, status="ok"):
@@ -76,7 +76,7 @@ def test_fla_yardstick_computes_causal_linear_attention():
         pytest.skip("needs CUDA")
     pytest.importorskip("fla")
     from lra_bench.attention import attention_schema, build_attention
-    from lra_bench.speed_check import FlaKernel
+    from lra_bench.bench.speed_check import FlaKernel
 
     torch.manual_seed(0)
     ours = build_attention(attention_schema("linear")(name="linear"), dim_head=64, num_heads=4, causal=True,

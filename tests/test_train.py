@@ -70,3 +70,17 @@ def test_pooled_features_do_not_depend_on_padding(pooling):
     if pooling == "last":
         other_last = torch.tensor([[3, 4, 5, 6, 9]])
         assert not torch.allclose(encoder(tokens), encoder(other_last))
+
+
+def test_train_state_keeps_the_checkpoint_layout_of_earlier_runs():
+    """last.pt stores the state as a plain dict with the keys earlier checkpoints have, so they resume."""
+    from dataclasses import asdict
+
+    from lra_bench.train import TrainState
+
+    earlier = {"step": 40, "best_accuracy": 0.5, "best_step": 20, "history": [{"step": 20}], "loss_curve": [[10, 1.0]],
+               "counters": {"train_seconds": 1.0, "train_examples": 64, "train_tokens": 640, "eval_seconds": 0.5,
+                            "eval_examples": 32, "eval_tokens": 320}, "model": {}, "optimizer": {}, "rng": {}}
+    state = TrainState.from_checkpoint(earlier)
+    assert state.step == 40 and state.counters.train_tokens == 640
+    assert asdict(state) == {k: v for k, v in earlier.items() if k not in ("model", "optimizer", "rng")}

@@ -35,9 +35,14 @@ class TaskConfig:
             raise ConfigError(f"task.source: expected one of {', '.join(self.SOURCES)}, got '{self.source}'")
 
 
+def family_data_dir(data_dir: str | Path, family: str) -> Path:
+    """`<paths.data_dir>/<family>/data`: where a family keeps what it downloads, generates and caches."""
+    return Path(data_dir) / family / "data"
+
+
 def release_root(config: TaskConfig, data_dir: str) -> Path:
     """Where a task's LRA release files are looked for: `task.release_dir`, else tasks/<family>/data/lra_release."""
-    return Path(config.release_dir or Path(data_dir) / config.family / "data" / "lra_release")
+    return Path(config.release_dir or family_data_dir(data_dir, config.family) / "lra_release")
 
 
 def find_in_release(root: Path, sub: str | Path, holds: Callable[[Path], bool]) -> Path | None:
@@ -103,6 +108,11 @@ def register_task_family(name: str, schema: type):
         return load_splits
 
     return decorate
+
+
+def task_families() -> list[str]:
+    """The registered task families, sorted."""
+    return sorted(_FAMILIES)
 
 
 def task_schema(family: str) -> type:

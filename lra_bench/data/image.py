@@ -16,7 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import DataError
-from . import TaskConfig, TaskData, register_task_family
+from . import TaskConfig, TaskData, family_data_dir, register_task_family
 from .cache import cache_key, cached_splits, open_tokens, save_labels
 from .hub import load_hf_splits
 
@@ -42,7 +42,7 @@ def load_splits(config: ImageConfig, data_dir: str) -> TaskData:
     key = cache_key(dataset=config.hf_dataset, fraction=config.train_fraction, tokenization=TOKENIZATION)
 
     def build(partial: Path):
-        splits = load_hf_splits(config.hf_dataset, Path(data_dir) / "image" / "data" / "hf", config.name,
+        splits = load_hf_splits(config.hf_dataset, family_data_dir(data_dir, "image") / "hf", config.name,
                                 columns=("img", "label"))
         train = splits["train"]
         cut = int(config.train_fraction * len(train))
@@ -62,5 +62,5 @@ def load_splits(config: ImageConfig, data_dir: str) -> TaskData:
             tokens.flush()
             save_labels(partial, split, labels)
 
-    splits = cached_splits(Path(data_dir) / "image" / "data" / f"cache-{key}", build)
+    splits = cached_splits(family_data_dir(data_dir, "image") / f"cache-{key}", build)
     return TaskData(**splits, vocab_size=257, num_classes=config.num_classes, tokenization=TOKENIZATION)

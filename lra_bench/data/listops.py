@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..atomic import atomic_write
 from ..errors import DataError
-from . import TaskConfig, TaskData, find_in_release, register_task_family, release_root
+from . import TaskConfig, TaskData, family_data_dir, find_in_release, register_task_family, release_root
 from .cache import cache_key, cached_splits, open_tokens, save_labels
 
 OPERATORS = ("[MIN", "[MAX", "[MED", "[SM")
@@ -234,7 +234,7 @@ def generated_dir(config: ListOpsConfig, data_dir: str) -> Path:
     params = {k: v for k, v in asdict(config).items() if k not in ("name", "source", "release_dir", "max_len", "workers")}
     params["generator"] = GENERATOR_VERSION
     key = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:10]
-    return Path(data_dir) / "listops" / "data" / f"generated-{key}"
+    return family_data_dir(data_dir, "listops") / f"generated-{key}"
 
 
 def ensure_generated(config: ListOpsConfig, data_dir: str) -> Path:
@@ -278,5 +278,5 @@ def load_splits(config: ListOpsConfig, data_dir: str) -> TaskData:
             tokens.flush()
             save_labels(partial, split, labels)
 
-    splits = cached_splits(Path(data_dir) / "listops" / "data" / f"cache-{key}", build)
+    splits = cached_splits(family_data_dir(data_dir, "listops") / f"cache-{key}", build)
     return TaskData(**splits, vocab_size=len(VOCAB), num_classes=config.num_classes, tokenization=TOKENIZATION)

@@ -19,7 +19,7 @@ from typing import ClassVar
 from tqdm.auto import tqdm
 
 from ..errors import DataError
-from . import TaskConfig, TaskData, find_in_release, register_task_family, release_root
+from . import TaskConfig, TaskData, family_data_dir, find_in_release, register_task_family, release_root
 from .cache import cache_key, cached_splits, open_tokens, save_labels
 from .text import byte_tokens
 
@@ -78,5 +78,5 @@ def load_splits(config: RetrievalConfig, data_dir: str) -> TaskData:
             tokens.flush()
             save_labels(partial, split, [label for label, _, _ in pairs])
 
-    splits = cached_splits(Path(data_dir) / "retrieval" / "data" / f"cache-{key}", build)
+    splits = cached_splits(family_data_dir(data_dir, "retrieval") / f"cache-{key}", build)
     return TaskData(**splits, vocab_size=257, num_classes=2, tokenization=TOKENIZATION)

@@ -17,7 +17,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import DataError
-from . import TaskConfig, TaskData, register_task_family
+from . import TaskConfig, TaskData, family_data_dir, register_task_family
 from .cache import cache_key, cached_splits, open_tokens, save_labels
 from .hub import load_hf_splits
 
@@ -51,7 +51,7 @@ def load_splits(config: TextConfig, data_dir: str) -> TaskData:
     key = cache_key(dataset=config.hf_dataset, max_len=config.max_len, tokenization=TOKENIZATION)
 
     def build(partial: Path):
-        splits = load_hf_splits(config.hf_dataset, Path(data_dir) / "text" / "data" / "hf", config.name,
+        splits = load_hf_splits(config.hf_dataset, family_data_dir(data_dir, "text") / "hf", config.name,
                                 columns=("text", "label"))
         train, test = splits["train"], splits["test"]
         write_text_split(partial, "train", train["text"], train["label"], config.max_len, config.hf_dataset)
@@ -59,5 +59,5 @@ def load_splits(config: TextConfig, data_dir: str) -> TaskData:
         for suffix in ("tokens", "labels"):  # official: validation = test
             (partial / f"val_{suffix}.npy").write_bytes((partial / f"test_{suffix}.npy").read_bytes())
 
-    splits = cached_splits(Path(data_dir) / "text" / "data" / f"cache-{key}", build)
+    splits = cached_splits(family_data_dir(data_dir, "text") / f"cache-{key}", build)
     return TaskData(**splits, vocab_size=257, num_classes=2, tokenization=f"{TOKENIZATION}, max_len {config.max_len}")

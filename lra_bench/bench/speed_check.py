@@ -13,12 +13,13 @@ error: the command still exits 0, and every row is kept in the store (`kind: ben
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attention import get_attention_class
-from .attention.linear_core import FLA_AVAILABLE
+from ..attention import get_attention_class
+from ..attention.linear_core import FLA_AVAILABLE
+from .layer import (add_ratios, build_layer, emit, format_table, layer_settings, measure, progress_line,
+                    write_bench_record)
 
 GPU_CHECK_LENGTHS = (4096, 16384)  # each variant and length is one compilation on CUDA
 CPU_CHECK_LENGTHS = (256, 1024)  # exercises the check on a CPU; the targets are for a GPU
@@ -54,8 +55,6 @@ def measure_all(names: list[str], settings, progress=print) -> list[dict]:
     """Train-mode rows: every variant non-causal, every causal form and fla's kernel causal."""
     from dataclasses import replace
 
-    from .bench import measure, progress_line
-
     rows = []
     causal_settings = replace(settings, causal=True)
     causal_names = [n for n in names if get_attention_class(n).has_form(causal=True)]
@@ -77,9 +76,7 @@ def measure_all(names: list[str], settings, progress=print) -> list[dict]:
 
 
 def _fla_layer(name, settings, max_len):
-    from .bench import _layer
-
-    layer = _layer("linear", settings, max_len)
+    layer = build_layer("linear", settings, max_len)
     layer.attention = FlaKernel()
     return layer
 
@@ -152,3 +149,19 @@ def format_verdicts(verdicts: list[dict]) -> str:
     passes = sum(v["verdict"] == "PASS" for v in verdicts)
     return (f"### speed targets: {passes} PASS, {misses} MISS (causal forms without an fla kernel: ratio only)\n\n"
             + table.to_markdown(disable_numparse=True))
+
+
+def check_bench(names: list[str], opts, device: str, gpu: bool) -> int:
+    """`bench --check`: the speed targets of speed_check.py, measured side by side and judged."""
+    settings = layer_settings(opts, device, gpu, GPU_CHECK_LENGTHS if gpu else CPU_CHECK_LENGTHS)
+    if not gpu:
+        print("note: the targets are for a GPU; on a CPU this only exercises the check")
+    rows = measure_all(names, settings)
+    tables = [format_verdicts(evaluate(rows))]
+    for form in ("non-causal", "causal"):
+        group = add_ratios([r for r in rows if r["form"] == form])
+        tables.append(format_table(group, modes=("train",), title=f"{form} "))
+    if opts.store:
+        write_bench_record(opts.store, rows, settings)
+    emit("\n\n".join(tables), opts.out)
+    return 0

@@ -1,0 +1,3 @@
+"""Speed and memory of the attention variants against softmax: one layer over lengths (`layer`), the
+GPU speed targets (`speed_check`), whole training steps (`model_step`), recurrent decoding (`decode`),
+and the `lra-bench bench` command line over them (`command`)."""

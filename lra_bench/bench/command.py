@@ -1,0 +1,73 @@
+"""`lra-bench bench`: the command line of the benchmarks, one mode per flag.
+
+Default: one attention layer over sequence lengths (layer.py); `--check`: the GPU speed targets
+(speed_check.py); `--model`: whole training steps (model_step.py); `--decode`: recurrent decoding
+(decode.py). Every mode measures softmax in the same run, for the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..attention import get_attention_class, list_attentions
+from ..config import COMPILE_MODES, PROJECT_ROOT
+from ..device import resolve_device
+from ..errors import ConfigError
+from .decode import decode_bench
+from .layer import CPU_LENGTHS, GPU_LENGTHS, emit, format_table, layer_settings, run_bench
+from .model_step import model_bench
+from .speed_check import check_bench
+
+
+def main(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="lra-bench bench", description="`lra-bench bench`: speed and memory of "
+                                     "every attention variant against softmax (LRA Table 2, Fig. 3).")
+    parser.add_argument("--attentions", default="*", help="comma-separated names or a wildcard (default: all)")
+    parser.add_argument("--lengths", default=None, help="comma-separated lengths (default: 256..2048 on CPU, "
+                                                        "1K..16K on CUDA)")
+    parser.add_argument("--batch", type=int, default=None, help="batch size (default 2 on CPU, 8 on CUDA)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    parser.add_argument("--dtype", default=None, help="float32 or bfloat16 (default: bfloat16 on CUDA)")
+    parser.add_argument("--causal", action="store_true", help="benchmark the causal forms")
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                        help="measure the layer under torch.compile (default: on CUDA, as the trainer does; "
+                             "--no-compile for eager)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--store", default=str(PROJECT_ROOT / "results" / "runs"), help="results store ('' = none)")
+    parser.add_argument("--model", default=None, metavar="TASKS",
+                        help="time whole training steps at the published model size of these tasks "
+                             "(comma-separated, e.g. listops,text) instead of one attention layer")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per variant with --model")
+    parser.add_argument("--length", type=int, default=None, help="sequence length with --model (default: task's)")
+    parser.add_argument("--check", action="store_true",
+                        help="measure and judge the GPU speed targets (time vs SDPA at 4K and 16K, memory linear in "
+                             "length, causal forms vs fla's chunked kernel); PASS/MISS per variant")
+    parser.add_argument("--compile-mode", default="default", choices=COMPILE_MODES,
+                        help="torch.compile mode (reduce-overhead: CUDA graphs, for launch-bound sizes)")
+    parser.add_argument("--out", default=None, help="also write the tables (markdown) to this file")
+    parser.add_argument("--decode", action="store_true",
+                        help="per-token latency and state memory of recurrent decoding vs context length "
+                             "(variants with a step API; softmax with a growing key/value cache)")
+    opts = parser.parse_args(args)
+    device = str(resolve_device(opts.device))
+    gpu = device.startswith("cuda")
+    if "," in opts.attentions or opts.attentions in list_attentions():
+        names = [n.strip() for n in opts.attentions.split(",")]
+    else:
+        names = list_attentions(opts.attentions)
+    unknown = [n for n in names if n not in list_attentions()]
+    if unknown or not names:
+        raise ConfigError(f"--attentions: unknown {', '.join(unknown) or opts.attentions}; registered: "
+                          f"{', '.join(list_attentions())}")
+    if "softmax" not in names:
+        names = ["softmax", *names]  # ratios need the reference measured in the same run
+    if opts.model:
+        return model_bench(opts.model.split(","), names, opts, device)
+    if opts.check:
+        return check_bench(names, opts, device, gpu)
+    if opts.decode:
+        return decode_bench([n for n in names if get_attention_class(n).supports_step], opts, device, gpu)
+    settings = layer_settings(opts, device, gpu, GPU_LENGTHS if gpu else CPU_LENGTHS)
+    rows = run_bench(names, settings, opts.store or None)
+    emit(format_table(rows), opts.out)
+    return 0
