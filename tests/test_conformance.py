@@ -143,8 +143,11 @@ def test_conformance_finite_gradients(name, causal):
     q, k, v = (t.requires_grad_() for t in _qkv(dtype=torch.float32))
     out = module(q, k, v, _mask([PRIME, 20], PRIME))
     (out * torch.randn_like(out)).sum().backward()
-    for t in (q, k, v):
+    reads_keys = get_attention_class(name).reads_keys
+    for t in (q, k, v) if reads_keys else (q, v):
         assert t.grad is not None and torch.isfinite(t.grad).all() and t.grad.abs().sum() > 0
+    if not reads_keys:  # the flag is a claim: such a variant must really ignore k
+        assert k.grad is None or not k.grad.any()
     for pname, p in module.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), pname
 

@@ -43,6 +43,7 @@ from .registry import Attention, register_attention
 class ReformerAttention(Attention):
     supports_causal = False
     padding_invariant = False
+    reads_keys = False  # shared QK: q is the key
     bf16_tolerance = 0.1
 
     def __init__(self, dim_head, num_heads, causal=False, max_len=4096, chunk_len: int = 10, n_hashes: int = 1,

@@ -66,6 +66,8 @@ class Attention(nn.Module):
       features are orthogonal to every visible key; the conformance suite checks the rest of the row.
     - `compute_in_float32`: half/bfloat16 inputs are computed in float32 (the base class upcasts them
       around `forward` and casts the output back).
+    - `reads_keys`: outputs depend on `k`. Reformer's LSH attention (shared QK, as LRA ran it) uses
+      `q` as the key too, so `k` gets no gradient; the conformance suite then leaves `k` out.
     - `fla_causal`: the causal form has a flash-linear-attention kernel path; `use_fla(x)` decides,
       in one place, whether it runs (CUDA, fla installed, LRA_BENCH_FLA not 0).
 
@@ -90,6 +92,7 @@ class Attention(nn.Module):
     may_leave_empty_rows: bool = False
     compute_in_float32: bool = False
     fla_causal: bool = False
+    reads_keys: bool = True
     supports_step: bool = False
     step_equals_parallel_with: dict = {}
     constant_state: bool = True
