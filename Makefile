@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install sweep test test-all report bench gpu-wheels gpu-verify reproduce clean
+.PHONY: install sweep test test-all mutation report bench gpu-wheels gpu-verify reproduce clean
 
 install: $(STAMP)
 
@@ -26,6 +26,11 @@ test: install
 
 test-all: install
 	WANDB_MODE=offline $(BIN)/pytest -q -m '' $(ARGS)
+
+# Mutation check (slow, ~10 min): each plausible wrong implementation in tests/mutations.py, applied
+# alone to a temporary copy, must fail the variant's tests; prints the score and the survivors.
+mutation: install
+	WANDB_MODE=offline $(BIN)/python tests/mutations.py $(ARGS)
 
 report: install
 	$(BIN)/lra-bench report $(ARGS)

@@ -181,6 +181,9 @@ def cmd_prepare(args: list[str]) -> int:
         s = getattr(data, split)
         print(f"{run.task.name}/{split}: {len(s)} examples, lengths {s.lengths.min().item()}-{s.lengths.max().item()}, "
               f"majority rate {s.majority_rate():.3f}")
+    if run.task.family == "pathfinder" and run.task.source == "generate":
+        from .data.pathfinder import generated_statistics_line
+        print(generated_statistics_line(run.task, data))
     return 0
 
 

@@ -120,3 +120,17 @@ def test_a_ratio_is_unstable_when_softmax_is():
     rows = add_ratios([row("softmax", 10.0, True), row("linear", 5.0, False)])
     assert rows[1]["ratio_unstable"] and not rows[1]["unstable"]
     assert "(0.50x) [0.41-0.56] unstable" in format_table(rows, modes=("train",))
+
+
+def test_model_step_bench_compiles_only_when_asked(monkeypatch):
+    """`bench --model --no-compile` keeps every variant eager on CUDA too (a GPU slot cannot pay a
+    compilation per variant); `--compile` compiles even on a CPU."""
+    import lra_bench.train as train
+
+    calls = []
+    monkeypatch.setattr(train, "compile_fresh", lambda module, **kw: calls.append(kw) or module)
+    for compile in (False, True):
+        row = measure_model_step("listops", "linear", steps=1, warmup=0, batch=2, length=16, device="cpu",
+                                 compile=compile)
+        assert row["status"] == "ok"
+    assert len(calls) == 1

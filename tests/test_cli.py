@@ -13,7 +13,7 @@ def _error_line(capsys):
 
 
 @pytest.mark.parametrize("override, expected", [
-    ("attention=softmaxx", "attention=softmaxx: unknown attention; available: combiner, combiner_axial, combiner_mixture"),
+    ("attention=softmaxx", "attention=softmaxx: unknown attention; available: bigbird, combiner, combiner_axial"),
     ("task=listopz", "task=listopz: unknown task; available: image, listops, listops_small, pathfinder, "
                      "pathfinder_small, pathx, recall_small, retrieval, text (did you mean 'listops'?)"),
     ("model=huge", "model=huge: unknown model; available:"),

@@ -25,11 +25,13 @@ def _forms():
 FORMS = list(_forms())
 
 
-def _build(name, causal, seed=0, dtype=torch.float64):
+def _build(name, causal, seed=0, dtype=torch.float64, max_len=MAX_LEN):
+    """The variant with its defaults, in eval mode (dropout on attention weights off: these are checks
+    of the function; training-mode behaviour is each variant's own test)."""
     torch.manual_seed(seed)
     module = build_attention(attention_schema(name)(name=name), dim_head=DIM_HEAD, num_heads=HEADS, causal=causal,
-                             max_len=MAX_LEN)
-    return module.to(dtype)
+                             max_len=max_len)
+    return module.to(dtype).eval()
 
 
 def _qkv(batch=2, length=PRIME, dtype=torch.float64, seed=1):
@@ -53,19 +55,24 @@ def test_conformance_shape_and_dtype(name, causal, dtype):
 
 @pytest.mark.parametrize("name, causal", FORMS)
 def test_conformance_padding_invariance(name, causal):
+    """More padding, or garbage in the padded positions, changes nothing at real positions."""
     if not get_attention_class(name).padding_invariant:
         pytest.skip(f"{name} declares padding_invariant = False")
     module = _build(name, causal)
     q, k, v = _qkv()
-    padded = module(q, k, v, _mask([PRIME, 20], PRIME))
-    alone = module(q[1:, :, :20], k[1:, :, :20], v[1:, :, :20], None)
-    torch.testing.assert_close(padded[1:, :, :20], alone, atol=1e-9, rtol=0)
-    # garbage in the padded positions changes nothing at real positions
+    mask = _mask([PRIME, 20], PRIME)
+    padded = module(q, k, v, mask)
+    longer = [torch.cat([t, torch.randn(2, HEADS, MAX_LEN - PRIME, DIM_HEAD, dtype=t.dtype)], dim=2) for t in (q, k, v)]
+    more_padding = module(*longer, _mask([PRIME, 20], MAX_LEN))
+    torch.testing.assert_close(more_padding[0, :, :PRIME], padded[0], atol=1e-9, rtol=0)
+    torch.testing.assert_close(more_padding[1, :, :20], padded[1, :, :20], atol=1e-9, rtol=0)
     q2, k2, v2 = (t.clone() for t in (q, k, v))
     for t in (q2, k2, v2):
         t[1, :, 20:] = 1e3 * torch.randn_like(t[1, :, 20:])
-    torch.testing.assert_close(module(q2, k2, v2, _mask([PRIME, 20], PRIME))[1, :, :20], padded[1, :, :20],
-                               atol=1e-9, rtol=0)
+    torch.testing.assert_close(module(q2, k2, v2, mask)[:, :, :20], padded[:, :, :20], atol=1e-9, rtol=0)
+    if not module.batch_statistics:  # a padded sequence equals the same sequence alone
+        alone = module(q[1:, :, :20], k[1:, :, :20], v[1:, :, :20], None)
+        torch.testing.assert_close(padded[1:, :, :20], alone, atol=1e-9, rtol=0)
 
 
 @pytest.mark.parametrize("name", [n for n in list_attentions() if get_attention_class(n).supports_causal])
@@ -84,26 +91,81 @@ def test_conformance_no_causal_leak(name):
     assert (out2[:, :, cut:] - out[:, :, cut:]).abs().max() > 1e-3, "the perturbation should change later outputs"
 
 
+@pytest.mark.parametrize("name", [n for n in list_attentions() if get_attention_class(n).supports_causal])
+def test_conformance_statistics_see_future_is_declared(name):
+    """A causal prefix computed alone equals the same prefix inside a longer sequence, unless the variant
+    declares `statistics_see_future` (LLN's std, cosFormer's M): then it must differ (checked, not trusted)."""
+    module = _build(name, True)
+    q, k, v = _qkv()
+    cut = 17
+    whole = module(q, k, v, None)[:, :, :cut]
+    prefix = module(q[:, :, :cut], k[:, :, :cut], v[:, :, :cut], None)
+    if get_attention_class(name).statistics_see_future:
+        assert (whole - prefix).abs().max() > 1e-6, f"{name} declares statistics_see_future but its prefix ignores the rest"
+    else:
+        torch.testing.assert_close(whole, prefix, atol=1e-9, rtol=0)
+
+
+@pytest.mark.parametrize("name, causal", [f for f in FORMS if get_attention_class(f.values[0]).full_attention])
+@pytest.mark.parametrize("max_len", [MAX_LEN, PRIME])  # PRIME = 6 x 6 + 1: a grid after one extra token (CLS)
+def test_conformance_no_zero_weight_on_a_real_key(name, causal, max_len):
+    """Variants that promise full attention (`full_attention`, e.g. Combiner) give every real query weight
+    > 0 on every real key it may see, padded or not."""
+    module = _build(name, causal, max_len=max_len)
+    q, k, v = _qkv()
+    mask = _mask([PRIME, 20], PRIME)
+    A = module.attention_matrix(q, k, mask, v=v)
+    allowed = mask[:, None, :, None] & mask[:, None, None, :]
+    if causal:
+        allowed = allowed & torch.ones(PRIME, PRIME, dtype=torch.bool).tril()
+    zeros = (A[allowed.expand_as(A)] <= 0).sum().item()
+    assert zeros == 0, f"{zeros} zero entries on real keys"
+
+
+@pytest.mark.parametrize("name, causal", FORMS)
+def test_conformance_empty_rows_are_declared(name, causal):
+    """Queries whose every channel is negative: a variant that declares `may_leave_empty_rows` (cosFormer:
+    relu features orthogonal to every key) outputs exactly 0 there; any other gives a non-zero output."""
+    module = _build(name, causal)
+    q, k, v = _qkv()
+    mask = _mask([PRIME, 20], PRIME)
+    out = module(-q.abs(), k.abs(), v, mask)[1, :, :20]
+    assert torch.isfinite(out).all()
+    if get_attention_class(name).may_leave_empty_rows:
+        assert (out == 0).all(), f"{name} declares may_leave_empty_rows: these rows should be empty (output 0)"
+    else:
+        assert (out.abs().amax(-1) > 0).all(), f"{name} left a row empty without declaring may_leave_empty_rows"
+
+
 @pytest.mark.parametrize("name, causal", FORMS)
 def test_conformance_finite_gradients(name, causal):
     module = _build(name, causal, dtype=torch.float32)
     q, k, v = (t.requires_grad_() for t in _qkv(dtype=torch.float32))
     out = module(q, k, v, _mask([PRIME, 20], PRIME))
     (out * torch.randn_like(out)).sum().backward()
-    for t in (q, k, v):
+    reads_keys = get_attention_class(name).reads_keys
+    for t in (q, k, v) if reads_keys else (q, v):
         assert t.grad is not None and torch.isfinite(t.grad).all() and t.grad.abs().sum() > 0
+    if not reads_keys:  # the flag is a claim: such a variant must really ignore k
+        assert k.grad is None or not k.grad.any()
     for pname, p in module.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), pname
 
 
 @pytest.mark.parametrize("name, causal", FORMS)
 def test_conformance_batch_independence(name, causal):
+    """A sample's output does not depend on the other samples of its batch, unless the variant declares
+    `batch_statistics` (then it must depend on them: the flag is checked, not trusted)."""
     module = _build(name, causal)
     q, k, v = _qkv(batch=3)
+    q[2], k[2] = 3 * q[2], 3 * k[2]  # a sample of another scale moves any batch-pooled statistic
     mask = _mask([PRIME, 30, 25], PRIME)
     first = module(q[:2], k[:2], v[:2], mask[:2])
     other = module(q[[0, 2]], k[[0, 2]], v[[0, 2]], mask[[0, 2]])
-    torch.testing.assert_close(first[0], other[0], atol=1e-9, rtol=0)
+    if module.batch_statistics:
+        assert (first[0] - other[0]).abs().max() > 1e-6, f"{name} declares batch_statistics but ignores the batch"
+    else:
+        torch.testing.assert_close(first[0], other[0], atol=1e-9, rtol=0)
 
 
 @pytest.mark.parametrize("name, causal", FORMS)

@@ -36,7 +36,7 @@ def test_recipe_smoke_runs_one_step(workspace, experiment, shrink):
 
 
 # (D, layers, L in total, pooling) from raresdolga/latte_transformer experiments/config/*.yaml
-LATTE = {"listops": (128, 6, 40, "mean"), "text": (256, 6, 0, "mean"), "retrieval": (128, 4, 40, "last"),
+LATTE = {"listops": (128, 6, 40, "mean"), "text": (256, 6, 0, "mean"), "retrieval": (128, 6, 40, "mean"),
          "image": (512, 6, 0, "mean"), "pathfinder": (256, 6, 0, "mean"), "pathx": (256, 6, 40, "mean")}
 
 

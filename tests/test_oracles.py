@@ -1,6 +1,10 @@
 """Oracles for the seed variants and baselines (spec/attention.md), written independently of the fast
-code: explicit quadratic or step-by-step forms in float64 on small sizes. Tolerance 1e-9 absolute
-unless a test says otherwise."""
+code from the authors' code or the paper: explicit quadratic or step-by-step forms in float64 on small
+sizes. Tolerance 1e-9 absolute unless a test says otherwise.
+
+Rules (enforced by tests/test_oracle_rules.py): this file imports nothing from `lra_bench.attention`
+but the registry entry points `build_attention` and `attention_schema`, every constant is hard-coded
+here with its source, and every registered variant has a `test_oracle_<name>_...` test."""
 
 import math
 
@@ -8,7 +12,6 @@ import pytest
 import torch
 
 from lra_bench.attention import attention_schema, build_attention
-from lra_bench.attention.lln import FIT_A, FIT_B, block_diagonal_softmax, moment_matched_scales
 from lra_bench.errors import ConfigError
 
 B, H, D = 2, 2, 8
@@ -24,9 +27,10 @@ def mask_of(lengths, N):
     return torch.arange(N)[None, :] < torch.tensor(lengths)[:, None]
 
 
-def build(name, causal=False, max_len=64, dim_head=D, **hyper):
-    return build_attention(attention_schema(name)(name=name, **hyper), dim_head=dim_head, num_heads=H,
-                           causal=causal, max_len=max_len).double()
+def build(name, causal=False, max_len=64, dim_head=D, num_heads=H, **hyper):
+    module = build_attention(attention_schema(name)(name=name, **hyper), dim_head=dim_head, num_heads=num_heads,
+                             causal=causal, max_len=max_len)
+    return module.double().eval()
 
 
 def normalise(A, v, eps=0.0, clamp=False):
@@ -50,20 +54,61 @@ def real(x, mask):
     return torch.where(mask[:, None, :, None], x, torch.zeros((), dtype=x.dtype))
 
 
+# -- softmax and linear ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("lengths", [(23, 23), (23, 14)])  # without a mask (SDPA's is_causal path) and with one
+def test_oracle_softmax_explicit(causal, lengths):
+    q, k, v = qkv()
+    mask = mask_of(list(lengths), 23)
+    out = build("softmax", causal)(q, k, v, None if lengths == (23, 23) else mask)
+    torch.testing.assert_close(real(out, mask), real(softmax_oracle(q, k, v, mask, causal), mask), atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_oracle_linear_explicit(causal):
+    """Katharopoulos et al. 2020: phi = elu + 1, eps 1e-6 added to the denominator (their
+    idiap/fast-transformers `LinearAttention`, eps=1e-6)."""
+    q, k, v = qkv()
+    mask = mask_of([23, 14], 23)
+    phi = lambda x: torch.nn.functional.elu(x) + 1  # noqa: E731
+    A = (phi(q) @ phi(k).transpose(-1, -2)) * support(mask, 23, causal)
+    out = build("linear", causal)(q, k, v, mask)
+    torch.testing.assert_close(real(out, mask), real(normalise(A, v, eps=1e-6), mask), atol=ATOL, rtol=0)
+
+
 # -- cosFormer ------------------------------------------------------------------------------------
+
+def cosformer_oracle(q, k, v, mask, causal, Ms):
+    """Explicit s(i, j) = relu(q_i) . relu(k_j) cos(pi/2 (i - j) / M), masked, row sum clamped at 1e-6
+    (OpenNLPLab/cosFormer `cosformer.py`: `eps=1e-6`, `torch.clamp_min(denom, eps)`); M per sample."""
+    N = q.shape[2]
+    ref = torch.zeros_like(v)
+    for b, M in enumerate(Ms):
+        i = torch.arange(1, N + 1, dtype=torch.float64)
+        weight = torch.cos(math.pi / 2 * (i[:, None] - i[None, :]) / M)
+        A = (q[b].relu() @ k[b].relu().transpose(-1, -2)) * weight * support(mask, N, causal)[b]
+        ref[b] = normalise(A, v[b], eps=1e-6, clamp=True)
+    return ref
+
 
 @pytest.mark.parametrize("causal", [False, True])
 def test_oracle_cosformer_explicit(causal):
     q, k, v = qkv()
     mask = mask_of([23, 14], 23)
     out = build("cosformer", causal)(q, k, v, mask)
-    ref = torch.zeros_like(out)
-    for b, M in enumerate([23, 14]):
-        i = torch.arange(1, 24, dtype=torch.float64)
-        weight = torch.cos(math.pi / 2 * (i[:, None] - i[None, :]) / M)
-        A = (q[b].relu() @ k[b].relu().transpose(-1, -2)) * weight * support(mask, 23, causal)[b]
-        ref[b] = normalise(A, v[b], eps=1e-6, clamp=True)
-    torch.testing.assert_close(real(out, mask), real(ref, mask), atol=ATOL, rtol=0)
+    torch.testing.assert_close(real(out, mask), real(cosformer_oracle(q, k, v, mask, causal, [23, 14]), mask),
+                               atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_oracle_cosformer_padded_length_option_is_the_authors_m(causal):
+    """The authors' M is the padded tensor length (max of source and target length) for every sample."""
+    q, k, v = qkv()
+    mask = mask_of([23, 14], 23)
+    out = build("cosformer", causal, m_from_padded_length=True)(q, k, v, mask)
+    torch.testing.assert_close(real(out, mask), real(cosformer_oracle(q, k, v, mask, causal, [23, 23]), mask),
+                               atol=ATOL, rtol=0)
 
 
 @pytest.mark.parametrize("chunk", [1, 5, 16, 23])
@@ -73,49 +118,111 @@ def test_oracle_cosformer_causal_chunks_agree(chunk):
     torch.testing.assert_close(build("cosformer", True, chunk_size=chunk)(q, k, v, None), full, atol=ATOL, rtol=0)
 
 
-def test_oracle_cosformer_padded_length_option_matches_authors_m():
-    q, k, v = qkv()
-    mask = mask_of([23, 14], 23)
-    authors = build("cosformer", m_from_padded_length=True)(q, k, v, mask)
-    ours = build("cosformer")(q, k, v, mask)
-    torch.testing.assert_close(authors[0], ours[0], atol=ATOL, rtol=0)  # no padding: identical
-    assert (authors[1, :, :14] - ours[1, :, :14]).abs().max() > 1e-6  # padding: M differs
-
-
 # -- LLN ------------------------------------------------------------------------------------------
+# ynahshan/linear-lognormal-attention at 92505b9a19a0385764f1dabc4c27c0a8161d01c0, lln/lln_attention.py,
+# LLNAttention.forward: the fitted a, b; eps 1e-5 as lln/lln_transformer.py line 69 runs it.
+LLN_FIT_A = 0.14855178144710912
+LLN_FIT_B = -0.35487039130661086
+LLN_EPS = 1e-5
 
-def test_oracle_lln_closed_form_scales():
-    sq, sk = torch.tensor(1.3, dtype=torch.float64), torch.tensor(0.7, dtype=torch.float64)
-    alpha, beta = moment_matched_scales(sq, sk)
-    sigma_tilde = math.sqrt((1.3**2 * 0.7**2 - FIT_B) / (2 * FIT_A))
-    assert alpha.item() == pytest.approx(sigma_tilde / 1.3, rel=1e-12)
-    assert beta.item() == pytest.approx(sigma_tilde / 0.7, rel=1e-12)
+
+def lln_std(x, mask, pooling):
+    """Unbiased std of x [B, H, N, d] over what `pooling` names, per (b, h); pads excluded except in
+    `batch_with_padding` (the authors' `x.std()` on the padded tensor)."""
+    B_, H_ = x.shape[:2]
+    out = torch.empty(B_, H_, dtype=x.dtype)
+    for b in range(B_):
+        for h in range(H_):
+            if pooling == "batch_with_padding":
+                out[b, h] = x.std()
+            elif pooling == "batch":
+                out[b, h] = x.permute(0, 2, 1, 3)[mask].std()
+            elif pooling == "sequence":
+                out[b, h] = x[b][:, mask[b]].std()
+            else:  # sequence_head
+                out[b, h] = x[b, h][mask[b]].std()
+    return out
+
+
+def lln_oracle(q, k, v, mask, causal, pooling="batch", eps=LLN_EPS, sigma=None):
+    """The authors' LLNAttention in float64: moment-matched alpha, beta, f = exp(alpha q), g = exp(beta k)
+    (their max shifts cancel in the ratio; they shift k by its per-(b, h) max before eps is added, so we
+    do too), explicit matrix, eps added to the row sum. `sigma`: pass (sigma_q, sigma_k) directly."""
+    sq, sk = sigma if sigma is not None else (lln_std(q, mask, pooling), lln_std(k, mask, pooling))
+    sq, sk = torch.as_tensor(sq, dtype=q.dtype), torch.as_tensor(sk, dtype=q.dtype)
+    sigma_tilde = ((sq**2 * sk**2 - LLN_FIT_B) / (2 * LLN_FIT_A)).sqrt()
+    alpha, beta = (sigma_tilde / sq)[..., None, None], (sigma_tilde / sk)[..., None, None]
+    bk = (beta * k).masked_fill(~mask[:, None, :, None], float("-inf"))
+    K = torch.exp(bk - bk.amax(dim=(2, 3), keepdim=True))
+    A = torch.exp(alpha * q) / torch.exp(alpha * q).amax(-1, keepdim=True) @ K.transpose(-1, -2)
+    if causal:
+        A = A.tril()
+    return (A @ v) / (A.sum(-1, keepdim=True) + eps)
+
+
+def block_softmax_oracle(q, k, v, mask, causal, block):
+    N = q.shape[2]
+    blocks = torch.arange(N) // block
+    allowed = support(mask, N, causal) & (blocks[:, None] == blocks[None, :])
+    s = (q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])).masked_fill(~allowed, float("-inf"))
+    return s.softmax(-1) @ v
+
+
+def heads_of_scales(N=23, scales=(0.5, 2.0), seed=0):
+    """q, k of heads with different std (the case where pooling choices differ most), B = 2."""
+    g = torch.Generator().manual_seed(seed)
+    s = torch.tensor(scales, dtype=torch.float64)[None, :, None, None]
+    q, k, v = (torch.randn(B, len(scales), N, D, generator=g, dtype=torch.float64) for _ in range(3))
+    return q * s, k * s, v
 
 
 @pytest.mark.parametrize("causal", [False, True])
-def test_oracle_lln_explicit_with_known_std(causal):
+@pytest.mark.parametrize("lengths", [(23, 23), (23, 14)])
+def test_oracle_lln_default_is_the_authors_function(causal, lengths):
+    """Default = the authors' statistic: one std over every real token of the batch (unpadded: their
+    `q.std()`), eps 1e-5; to 1e-12 in float64 with heads of different scales."""
+    q, k, v = heads_of_scales()
+    mask = mask_of(list(lengths), 23)
+    out = build("lln", causal)(q, k, v, None if lengths == (23, 23) else mask)
+    torch.testing.assert_close(real(out, mask), real(lln_oracle(q, k, v, mask, causal), mask), atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("pooling", ["batch_with_padding", "sequence", "sequence_head"])
+def test_oracle_lln_statistics_options_pool_what_they_name(causal, pooling):
+    q, k, v = heads_of_scales()
+    mask = mask_of([23, 14], 23)
+    out = build("lln", causal, lln_stats=pooling)(q, k, v, mask)
+    ref = lln_oracle(q, k, v, mask, causal, pooling)
+    torch.testing.assert_close(real(out, mask), real(ref, mask), atol=1e-12, rtol=0)
+    default = lln_oracle(q, k, v, mask, causal)  # each option is a different function from the default
+    assert (real(out, mask) - real(default, mask)).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_oracle_lln_closed_form_scales_for_known_std(causal):
+    """Inputs rescaled to batch std exactly 1.3 and 0.7: alpha, beta from the closed form (no statistic)."""
     q, k, v = qkv()
-    # rescale so each sequence and head has exactly the std we pass to the oracle
-    q = q / q.std(dim=(2, 3), keepdim=True) * 1.3
-    k = k / k.std(dim=(2, 3), keepdim=True) * 0.7
-    out = build("lln", causal, eps=0.0)(q, k, v, None)  # eps acts on the shifted denominator
-    alpha, beta = moment_matched_scales(torch.tensor(1.3, dtype=torch.float64), torch.tensor(0.7, dtype=torch.float64))
-    A = torch.einsum("bhic,bhjc->bhij", torch.exp(alpha * q), torch.exp(beta * k))
-    if causal:
-        A = A.tril()
-    torch.testing.assert_close(out, normalise(A, v), atol=ATOL, rtol=0)
+    q, k = q / q.std() * 1.3, k / k.std() * 0.7
+    mask = mask_of([23, 23], 23)
+    out = build("lln", causal, eps=0.0)(q, k, v, None)
+    torch.testing.assert_close(out, lln_oracle(q, k, v, mask, causal, eps=0.0, sigma=(1.3, 0.7)), atol=ATOL, rtol=0)
 
 
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("N", [16, 21])  # N mod d == 0 and != 0
-def test_oracle_lln_diag_branch_is_block_diagonal_softmax(causal, N):
-    q, k, v = qkv(N=N)
+def test_oracle_lln_diag_is_the_mean_of_lln_and_block_diagonal_softmax(causal, N):
+    """The authors' LLNPlusDiagAttention, mode 'average': (o_LLN + o_diag) / 2, diagonal blocks of d tokens."""
+    q, k, v = heads_of_scales(N=N)
     mask = mask_of([N, N - 5], N)
-    out = block_diagonal_softmax(q, k, v, mask, D, causal)
-    blocks = torch.arange(N) // D
-    allowed = support(mask, N, causal) & (blocks[:, None] == blocks[None, :])
-    s = (q @ k.transpose(-1, -2) / math.sqrt(D)).masked_fill(~allowed, float("-inf"))
-    torch.testing.assert_close(real(out, mask), real(s.softmax(-1) @ v, mask), atol=ATOL, rtol=0)
+    out = build("lln_diag", causal)(q, k, v, mask)
+    ref = (lln_oracle(q, k, v, mask, causal) + block_softmax_oracle(q, k, v, mask, causal, D)) / 2
+    torch.testing.assert_close(real(out, mask), real(ref, mask), atol=1e-12, rtol=0)
+
+
+def test_oracle_lln_rejects_the_renamed_statistics():
+    with pytest.raises(ConfigError, match="'masked' was renamed 'sequence_head'"):
+        build("lln", lln_stats="masked")
 
 
 def test_oracle_lln_log_variance_near_softmax_on_gaussian_inputs():
@@ -181,6 +288,23 @@ def test_oracle_latte_causal_chunked_equals_scan(chunk, scale):
         torch.testing.assert_close(out, latte_explicit(q, k, v, mask_of([23, 23], 23), True)[1], atol=ATOL, rtol=0)
 
 
+def test_oracle_latte_causal_training_drops_out_the_latent_probabilities():
+    """The authors' StableScanLatte applies Q_drop (rate 0.2, their class default) to p(l|t) in training;
+    the non-causal form (their BidLatte) has none."""
+    q, k, v = qkv()
+    module = build("latte", True).train()
+    torch.manual_seed(0)
+    out = module(q, k, v, None)
+    torch.manual_seed(0)
+    keep = torch.nn.functional.dropout(torch.ones_like(q), 0.2, True)  # the same draw: scale 1/0.8 or 0
+    p_l = q.softmax(-1) * keep
+    e = torch.exp(k)[:, :, None] * torch.ones(23, 23, dtype=torch.float64).tril()[..., None]  # [B, H, t, s, L]
+    A = torch.einsum("bhtl,bhtsl->bhts", p_l, e / e.sum(3, keepdim=True))
+    torch.testing.assert_close(out, A @ v, atol=ATOL, rtol=0)
+    full = build("latte", False)
+    torch.testing.assert_close(full.train()(q, k, v, None), full.eval()(q, k, v, None), atol=0, rtol=0)
+
+
 def test_oracle_latte_last_causal_output_equals_noncausal():
     q, k, v = qkv()
     causal = build("latte", True)(q, k, v, None)
@@ -237,10 +361,7 @@ def test_oracle_combiner_dense_factorisation(causal):
     q, k, v = qkv(N=13)
     mask = mask_of([13, 9], 13)
     A = combiner_dense(q, k, v, mask, causal, s=4)
-    rows = A.sum(-1)[:, :, :9]
-    torch.testing.assert_close(rows, torch.ones_like(rows), atol=ATOL, rtol=0)
-    on_support = support(mask, 13, causal).expand_as(A)
-    assert (A[on_support][: 9] > 0).all() and (A[~on_support] == 0).all()
+    assert_full_attention(A, mask, causal)
     out = build("combiner", causal, block_size=4)(q, k, v, mask)
     torch.testing.assert_close(real(out, mask), real(A @ v, mask), atol=ATOL, rtol=0)
 
@@ -254,77 +375,139 @@ def test_oracle_combiner_reduces_to_softmax(causal, block):
     torch.testing.assert_close(real(out, mask), real(softmax_oracle(q, k, v, mask, causal), mask), atol=ATOL, rtol=0)
 
 
-def combiner_axial_dense(q, k, mask, causal, m):
-    """p(j|i) of Combiner-Axial (row_summary none) entry by entry: own row direct, other rows through
-    the summary at the query's column (paper Sec. 4.3; TF `axial_rowmajor`)."""
+def combiner_axial_dense(q, k, v, mask, causal, m, fill=0, summary="none", own_row=False, head_proj=None):
+    """p(j|i) of Combiner-Axial entry by entry: own row direct, other rows through the summary at the
+    query's column (paper Sec. 4.3; TF `axial_rowmajor`). Rows of m positions after `fill` empty ones;
+    where the summary position (r, c) holds no real token, the row's max-pooled real q and k stand in.
+    `head_proj`: (W [H, d, d], LayerNorm) of the `head_proj` summary key LN(k + u W)."""
     N, scale = q.shape[2], 1 / math.sqrt(q.shape[-1])
     A = torch.zeros(B, H, N, N, dtype=q.dtype)
+    n = -(-(N + fill) // m)
     for b in range(B):
         for h in range(H):
-            rows = [[j for j in range(r, min(r + m, N)) if mask[b, j]] for r in range(0, N, m)]
+            rows = [[p - fill for p in range(r * m, (r + 1) * m) if 0 <= p - fill < N and mask[b, p - fill]]
+                    for r in range(n)]
+
+            def at(r, c, x):
+                j = r * m + c - fill
+                return x[b, h, j] if 0 <= j < N and mask[b, j] else x[b, h, rows[r]].amax(0)
+
+            def region(i, r, c):
+                q_sum = at(r, c, q)
+                inner = [q_sum @ k[b, h, j] * scale for j in rows[r]]
+                p_row = torch.stack(inner).softmax(0)
+                if summary == "none":
+                    key = at(r, c, k)
+                elif summary == "wsum":
+                    key = p_row @ k[b, h, rows[r]]
+                else:
+                    W, norm = head_proj
+                    key = norm(at(r, c, k) + (p_row @ v[b, h, rows[r]]) @ W[h])
+                return q[b, h, i] @ key * scale, rows[r], inner
+
             for i in range(N):
-                own, col = divmod(i, m)
+                if not mask[b, i]:
+                    continue
+                own, col = divmod(i + fill, m)
                 direct = [j for j in rows[own] if not causal or j <= i]
-                regions = [(q[b, h, i] @ k[b, h, r * m + col] * scale, rows[r],
-                            [q[b, h, r * m + col] @ k[b, h, j] * scale for j in rows[r]])
-                           for r in range(len(rows)) if (r < own if causal else r != own)
-                           and r * m + col < N and mask[b, r * m + col]]
+                regions = [region(i, r, col) for r in range(n) if rows[r]
+                           and (r < own if causal else r != own or own_row)]
                 add_joint_softmax(A, (b, h, i), direct, [q[b, h, i] @ k[b, h, j] * scale for j in direct], regions)
     return A
 
 
-@pytest.mark.parametrize("causal", [False, True])
-def test_oracle_combiner_axial_dense_factorisation(causal):
-    q, k, v = qkv(N=13)
-    mask = mask_of([13, 9], 13)
-    A = combiner_axial_dense(q, k, mask, causal, m=4)
-    rows = A.sum(-1)[:, :, :9]
+def assert_full_attention(A, mask, causal):
+    """Every real query's row sums to 1 and puts weight > 0 on every real key it may see, 0 elsewhere."""
+    N = A.shape[-1]
+    on_support = support(mask, N, causal).expand_as(A) & mask[:, None, :, None]
+    rows = A.sum(-1)[mask[:, None, :].expand(A.shape[:3])]
     torch.testing.assert_close(rows, torch.ones_like(rows), atol=ATOL, rtol=0)
-    assert (A[~support(mask, 13, causal).expand_as(A)] == 0).all()
-    module = build("combiner_axial", causal, row_length=4, row_summary="none")
-    torch.testing.assert_close(real(module(q, k, v, mask), mask), real(A @ v, mask), atol=ATOL, rtol=0)
-    torch.testing.assert_close(module.attention_matrix(q, k, mask, v=v)[0], A[0], atol=ATOL, rtol=0)
+    assert (A[on_support] > 0).all(), f"{(A[on_support] == 0).sum().item()} zero entries on real keys"
+    assert (A[~support(mask, N, causal).expand_as(A)] == 0).all()
 
 
 @pytest.mark.parametrize("causal", [False, True])
-def test_oracle_combiner_axial_learned_keys_reproduce_the_output(causal):
-    """With `proj` the summary keys read V, so A comes from the factorisation given v: A V = output."""
+@pytest.mark.parametrize("summary", ["none", "wsum", "head_proj"])
+@pytest.mark.parametrize("max_len", [64, 13])  # rows from position 0; a short first row (a CLS token)
+def test_oracle_combiner_axial_dense_factorisation(causal, summary, max_len):
     q, k, v = qkv(N=13)
-    mask = mask_of([13, 9], 13)
-    module = build("combiner_axial", causal, row_length=4)
-    A = module.attention_matrix(q, k, mask, v=v)
-    torch.testing.assert_close(real(A @ v, mask), real(module(q, k, v, mask), mask), atol=ATOL, rtol=0)
-    with pytest.raises(ValueError, match="pass v"):
-        module.attention_matrix(q, k, mask)
+    mask = mask_of([13, 7], 13)  # sample 1: padding inside a row
+    module = build("combiner_axial", causal, max_len=max_len, row_length=4, row_summary=summary)
+    fill = 3 if max_len == 13 else 0
+    head_proj = (module.summary_proj, module.summary_norm) if summary == "head_proj" else None
+    A = combiner_axial_dense(q, k, v, mask, causal, m=4, fill=fill, summary=summary, head_proj=head_proj)
+    assert_full_attention(A, mask, causal)
+    torch.testing.assert_close(real(module(q, k, v, mask), mask), real(A @ v, mask), atol=ATOL, rtol=0)
+    torch.testing.assert_close(real(module.attention_matrix(q, k, mask, v=v), mask), real(A, mask), atol=ATOL, rtol=0)
+
+
+def tf_axial_rowmajor(q, k, v, m, causal, row_summary):
+    """The authors' TF `axial_rowmajor` (google-research combiner/combiner/tf/approx_attention.py at
+    bc66d082481ed4d3fdad63ce6b555513340b5a75) on q, k, v after the head split, einsum by einsum, for the
+    parameter-free `row_summary` branches 'none' and 'wsum'; logits with 1/sqrt(d); no padding."""
+    Bn, Hn, N, d = q.shape
+    s = N // m
+    qr, kr, vr = (t.reshape(Bn, Hn, s, m, d).permute(0, 2, 3, 1, 4) for t in (q / math.sqrt(d), k, v))  # bsqhd
+    local_logits = torch.einsum("bsqhd,bskhd->bsqhk", qr, kr)
+    row_probs = local_logits.softmax(-1)
+    row_attn_out = torch.einsum("bsqhk,bskhd->bsqhd", row_probs, vr)
+    key_row = kr if row_summary == "none" else torch.einsum("bsqhk,bskhd->bsqhd", row_probs, kr)
+    if causal:
+        local_logits = local_logits + torch.full((m, m), -1e30, dtype=q.dtype).triu(1)[:, None, :]
+    global_logits = torch.einsum("bqlhd,bklhd->bqlhk", qr, key_row)
+    if causal:
+        global_logits = global_logits + torch.full((s, s), -1e30, dtype=q.dtype).triu(0)[:, None, None, :]
+    probs = torch.cat([local_logits, global_logits], dim=-1).softmax(-1)
+    local_att, global_att = probs[..., :m], probs[..., m:]
+    merged = (torch.einsum("bsqhk,bskhd->bsqhd", local_att, vr)
+              + torch.einsum("bqlhv,bvlhd->bqlhd", global_att, row_attn_out))
+    return merged.permute(0, 3, 1, 2, 4).reshape(Bn, Hn, N, d)
 
 
 @pytest.mark.parametrize("causal", [False, True])
-@pytest.mark.parametrize("row_length, summary", [(23, "proj"), (1, "none")])
+@pytest.mark.parametrize("summary", ["none", "wsum"])
+def test_oracle_combiner_axial_equals_the_authors_tf_function(causal, summary):
+    """Full grids (N = 16, rows of 4): ours equals the TF code; its non-causal path also sees the own
+    row's summary (`own_row_summary=True`)."""
+    q, k, v = qkv(N=16)
+    module = build("combiner_axial", causal, max_len=16, row_summary=summary, own_row_summary=not causal)
+    torch.testing.assert_close(module(q, k, v, None), tf_axial_rowmajor(q, k, v, 4, causal, summary),
+                               atol=1e-12, rtol=0)
+
+
+def test_oracle_combiner_axial_rejects_the_renamed_proj():
+    with pytest.raises(ConfigError, match="'proj' was renamed 'head_proj'"):
+        build("combiner_axial", row_summary="proj")
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("row_length, summary", [(23, "head_proj"), (1, "none")])
 def test_oracle_combiner_axial_reduces_to_softmax(causal, row_length, summary):
     """One row: direct attention only; rows of one token with k as the key: every region is a token."""
     q, k, v = qkv()
     mask = mask_of([23, 14], 23)
-    out = build("combiner_axial", causal, row_length=row_length, row_summary=summary)(q, k, v, mask)
+    out = build("combiner_axial", causal, max_len=23, row_length=row_length, row_summary=summary)(q, k, v, mask)
     torch.testing.assert_close(real(out, mask), real(softmax_oracle(q, k, v, mask, causal), mask), atol=ATOL, rtol=0)
 
 
-def combiner_mixture_dense(q, k, mask, m):
+def combiner_mixture_dense(q, k, mask, m, fill=0):
     """p(j|i) of causal Combiner-Mixture entry by entry (the JAX `_AxialMixtureAtt` terms): own column
     above and own row up to i direct; column j != u over the rows above, and each earlier row left and
-    right of u, as max-pooled summaries."""
+    right of u, as max-pooled summaries. Rows of m positions after `fill` empty ones."""
     N, scale = q.shape[2], 1 / math.sqrt(q.shape[-1])
     A = torch.zeros(B, H, N, N, dtype=q.dtype)
     for b in range(B):
         for h in range(H):
             def pos(t, c):
-                return [t * m + c] if c < m and t * m + c < N and mask[b, t * m + c] else []
+                j = t * m + c - fill
+                return [j] if c < m and 0 <= j < N and mask[b, j] else []
 
             def summary(span):
                 return (q[b, h, i] @ k[b, h, span].amax(0) * scale, span,
                         [q[b, h, span].amax(0) @ k[b, h, j] * scale for j in span])
 
             for i in range(N):
-                s, u = divmod(i, m)
+                s, u = divmod(i + fill, m)
                 direct = [j for t in range(s) for j in pos(t, u)] + [j for c in range(u + 1) for j in pos(s, c)]
                 spans = [[j for t in range(s) for j in pos(t, c)] for c in range(m) if c != u]
                 spans += [[j for c in range(u) for j in pos(t, c)] for t in range(s)]
@@ -334,15 +517,12 @@ def combiner_mixture_dense(q, k, mask, m):
     return A
 
 
-@pytest.mark.parametrize("row_length", [4, 5])
+@pytest.mark.parametrize("row_length", [4, 5])  # max_len 64: rows of 4 from position 0; of 5 after 1 fill
 def test_oracle_combiner_mixture_dense_factorisation(row_length):
     q, k, v = qkv(N=13)
     mask = mask_of([13, 9], 13)
-    A = combiner_mixture_dense(q, k, mask, row_length)
-    rows = A.sum(-1)[:, :, :9]
-    torch.testing.assert_close(rows, torch.ones_like(rows), atol=ATOL, rtol=0)
-    on_support = support(mask, 13, True).expand_as(A)
-    assert (A[~on_support] == 0).all() and (A[0][on_support[0]] > 0).all()  # full causal attention
+    A = combiner_mixture_dense(q, k, mask, row_length, fill=(-64) % row_length)
+    assert_full_attention(A, mask, True)
     out = build("combiner_mixture", True, row_length=row_length)(q, k, v, mask)
     torch.testing.assert_close(real(out, mask), real(A @ v, mask), atol=ATOL, rtol=0)
 
@@ -352,7 +532,7 @@ def test_oracle_combiner_mixture_reduces_to_causal_softmax(row_length):
     """Rows of one token: the own column is every earlier token; one row: the own row is."""
     q, k, v = qkv()
     mask = mask_of([23, 14], 23)
-    out = build("combiner_mixture", True, row_length=row_length)(q, k, v, mask)
+    out = build("combiner_mixture", True, max_len=23, row_length=row_length)(q, k, v, mask)
     torch.testing.assert_close(real(out, mask), real(softmax_oracle(q, k, v, mask, True), mask), atol=ATOL, rtol=0)
 
 
@@ -382,6 +562,23 @@ def test_oracle_elementwise_explicit(causal):
     padded = build("elementwise", causal)(q, k, v, mask)
     torch.testing.assert_close(padded[1, :, :14], ea_explicit(q[1:, :, :14], k[1:, :, :14], v[1:, :, :14],
                                                               causal, order=6)[0], atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("low", [0.0, 8.0, 16.0])
+def test_oracle_elementwise_causal_is_stable_for_large_keys_in_float32(low):
+    """Every key with |k| in [low, 30] (exp(-k^2/2) underflows float32 from |k| ~ 14): the float32 causal
+    output equals the float64 explicit form, and its last row equals the non-causal form's, to 5e-4 of
+    max |out| (measured 0.9e-4 / 1.2e-4 / 1.9e-4 for low = 0 / 8 / 16; without the running max: 0.89 / 1 / 1)."""
+    g = torch.Generator().manual_seed(0)
+    q, v = (torch.randn(B, H, 23, D, generator=g, dtype=torch.float64) for _ in range(2))
+    sign = torch.randint(0, 2, (B, H, 23, D), generator=g) * 2 - 1
+    k = sign * (low + (30 - low) * torch.rand(B, H, 23, D, generator=g, dtype=torch.float64))
+    ref = ea_explicit(q / 10, k, v, True, order=6)
+    out = build("elementwise", True).float()(*(t.float() for t in (q / 10, k, v)), None).double()
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out, ref, atol=5e-4 * ref.abs().max().item(), rtol=0)
+    full = build("elementwise", False).float()(*(t.float() for t in (q / 10, k, v)), None).double()
+    torch.testing.assert_close(out[:, :, -1], full[:, :, -1], atol=5e-4 * ref.abs().max().item(), rtol=0)
 
 
 def test_oracle_elementwise_error_falls_with_taylor_order():

@@ -39,6 +39,17 @@ def test_targets_pass_and_miss_on_the_measured_ratios():
     assert "PASS" in table and "MISS" in table and "| fast" in table
 
 
+def test_a_table_with_1k_is_still_judged_at_the_4k_and_16k_targets():
+    """tools/gpu_verify.py measures 1K, 4K and 16K; the targets stay those of 4K and 16K."""
+    rows = [_row("non-causal", name, length, ms, peak=length // 8)
+            for name, times in (("softmax", (1.0, 10.0, 100.0)), ("linear", (5.0, 9.0, 15.0)))
+            for length, ms in zip((1024, 4096, 16384), times)]
+    verdicts = evaluate(rows)
+    targets = {v["target"] for v in verdicts}
+    assert targets == {"time vs SDPA at 4096", "time vs SDPA at 16384", "memory 16384/4096 tokens"}
+    assert _verdict(verdicts, "time vs SDPA at 4096", "linear")["verdict"] == "PASS"  # 0.9x; at 1K it is 5x
+
+
 def test_missing_references_give_n_a_with_the_reason():
     rows = [_row("non-causal", "softmax", 4096, 10.0), _row("non-causal", "softmax", 16384, None, status="OOM"),
             _row("non-causal", "linear", 4096, 5.0), _row("non-causal", "linear", 16384, 20.0),

@@ -99,8 +99,9 @@ def test_pathfinder_config_checks():
 
 
 def test_generated_pathfinder_has_the_official_statistics(tmp_path):
-    """A few hundred generated images: exact class balance, size, value range, two markers whose
-    distance respects seed_distance, and the same amount of ink in both classes."""
+    """A few hundred generated images through the loader: exact class balance, size, value range
+    (byte-scaled: the brightest pixel is 255), the release's metadata rows, and the same amount of
+    ink in both classes."""
     cfg = config("pathfinder", name="p", num_classes=2, max_len=1024, difficulty="curv_baseline", num_images=320,
                  images_per_file=80, workers=2)
     data = load_task(cfg, str(tmp_path))
@@ -116,31 +117,8 @@ def test_generated_pathfinder_has_the_official_statistics(tmp_path):
     rows = (folder / "metadata" / "0.npy").read_text().splitlines()
     fields = rows[0].split()
     assert len(rows) == 80 and len(fields) == 11 and fields[0] == "imgs/0" and fields[5] == "6"  # contour length
-    # markers: the only saturated blobs (paddles are thinner than a pixel): exactly two, seed_distance apart
-    for image in images[:100]:
-        blobs = _components(image >= 200)
-        assert len(blobs) == 2
-        (y0, x0), (y1, x1) = (np.mean(b, axis=0) for b in blobs)
-        assert np.hypot(y0 - y1, x0 - x1) >= 7 - 1  # seed distance 7, centroids within a pixel
-
-
-def _components(mask):
-    """4-connected components of a boolean image, as lists of (y, x)."""
-    seen, blobs = np.zeros_like(mask), []
-    for start in zip(*np.nonzero(mask)):
-        if seen[start]:
-            continue
-        stack, blob = [start], []
-        seen[start] = True
-        while stack:
-            y, x = stack.pop()
-            blob.append((y, x))
-            for ny, nx in ((y + 1, x), (y - 1, x), (y, x + 1), (y, x - 1)):
-                if 0 <= ny < mask.shape[0] and 0 <= nx < mask.shape[1] and mask[ny, nx] and not seen[ny, nx]:
-                    seen[ny, nx] = True
-                    stack.append((ny, nx))
-        blobs.append(blob)
-    return blobs
+    assert fields[9] == "1"  # the paddle margin drawn for this image (32x32: always 1)
+    # the authors' marker and path look is checked in tests/test_pathfinder_generator.py
 
 
 def test_prepare_caches_tokens_once(tmp_path, monkeypatch):

@@ -23,6 +23,8 @@ from .registry import Attention, register_attention
 
 @register_attention("combiner")
 class CombinerAttention(Attention):
+    full_attention = True
+
     def __init__(self, dim_head, num_heads, causal=False, max_len=4096, block_size: int = 0,
                  own_block_summary: bool = False):
         super().__init__(dim_head, num_heads, causal, max_len)

@@ -1,7 +1,8 @@
 """Combiner-Mixture, causal (Ren et al., NeurIPS 2021, Sec. 4.3; authors' JAX code
 `combiner/jax/model/layer.py`, `_AxialMixtureAtt`; spec/attention.md "Combiner").
 
-The sequence is read as rows of m tokens (`row_length`; 0 = ceil(sqrt(max_len))). Query i at (row s,
+The sequence is read as rows of m tokens laid out by `masking.grid_layout` (`row_length`; 0 =
+floor(sqrt(max_len)), a CLS token in a short first row). Query i at (row s,
 column u) sees, in one joint softmax (the code's union of two plans' terms, not an average of two
 attentions):
 - direct: its own column in earlier rows (t < s), and its own row up to itself (columns <= u);
@@ -15,11 +16,9 @@ Causal only: the code has no non-causal form (the TF `axial_mixture_bidir` count
 twice, its TODO), so LRA's non-causal tasks show n/a.
 """
 
-import math
-
 import torch
 
-from .masking import to_rows
+from .masking import from_grid_rows, grid_layout, to_grid_rows
 from .registry import Attention, register_attention
 
 NEG = float("-inf")
@@ -70,6 +69,7 @@ def _shift(x, dim, step):
 @register_attention("combiner_mixture")
 class CombinerMixtureAttention(Attention):
     supports_noncausal = False
+    full_attention = True
 
     def __init__(self, dim_head, num_heads, causal=True, max_len=4096, row_length: int = 0):
         super().__init__(dim_head, num_heads, causal, max_len)
@@ -77,8 +77,8 @@ class CombinerMixtureAttention(Attention):
 
     def forward(self, q, k, v, key_padding_mask=None):
         B, H, N, D = q.shape
-        m = self.row_length or math.ceil(math.sqrt(self.max_len))
-        qr, kr, vr, real_r = to_rows(q, k, v, key_padding_mask, m)
+        m, fill = grid_layout(self.max_len, self.row_length)
+        qr, kr, vr, real_r = to_grid_rows(q, k, v, key_padding_mask, m, fill)
         n = qr.shape[2]
         rows, cols = torch.arange(n, device=q.device), torch.arange(m, device=q.device)
         earlier_row = rows[None, :] < rows[:, None]  # [s, t]: t < s
@@ -110,4 +110,4 @@ class CombinerMixtureAttention(Attention):
                + torch.einsum("bhsuj,bhsjd->bhsud", p_above, v_col)
                + torch.einsum("bhsut,bhtud->bhsud", p_left, v_left)
                + torch.einsum("bhsut,bhtud->bhsud", p_right, v_right))
-        return out.reshape(B, H, n * m, -1)[:, :, :N]
+        return from_grid_rows(out, N, fill)

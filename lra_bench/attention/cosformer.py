@@ -5,6 +5,13 @@ cos(a_i - a_j) = cos a_i cos a_j + sin a_i sin a_j with a_i = pi/2 * i / M, i = 
 f_i = [relu(q_i) sin a_i, relu(q_i) cos a_i] (feature size 2d); denominator clamped at eps = 1e-6.
 M is each sequence's real length (padding-invariant default); `m_from_padded_length=True` uses the
 padded tensor length, as the authors' code does (the two agree without padding).
+
+Causal form, two properties the conformance suite reads from flags:
+- `statistics_see_future`: M is the whole sequence's length (as in the authors' code), so an earlier
+  output changes with the number of tokens that follow (3.8e-2 on a prefix test);
+- `may_leave_empty_rows`: a query whose relu features are orthogonal to every key it sees (e.g. all
+  its channels negative, or a causal query before any key that shares a positive channel) gets an
+  empty row: numerator and denominator 0, the denominator clamped at eps, so its output is 0.
 """
 
 import math
@@ -22,6 +29,9 @@ class CosFormerAttention(Attention):
     state carries the position."""
 
     supports_step = True
+    fla_causal = True
+    statistics_see_future = True
+    may_leave_empty_rows = True
 
     def __init__(self, dim_head, num_heads, causal=False, max_len=4096, eps: float = 1e-6,
                  m_from_padded_length: bool = False, chunk_size: int = 64):
@@ -38,7 +48,8 @@ class CosFormerAttention(Attention):
         position, m = positions[None, None, :, None], m[:, None, None, None]  # [1, 1, N, 1], [B, 1, 1, 1]
         return linear_attention(self._features(q, position, m), self._features(k, position, m), v,
                                 key_padding_mask, self.causal, eps=self.eps, eps_mode="clamp",
-                                chunk_size=self.chunk_size)
+                                chunk_size=self.chunk_size,
+                                use_fla=self.use_fla(q))
 
     @staticmethod
     def _features(x, position, m):

@@ -9,18 +9,19 @@ heads) different from heads x d adds a learned per-head d -> L/H map on q and k.
 Non-causal: O = softmax_l(Q) (softmax_s(K)^T V). Causal: per latent, a running max m (stop-gradient)
 keeps exp(k - m) <= 1; computed chunk by chunk: inside a chunk every term uses the chunk's reference
 (the running max up to the chunk's end), and the state of earlier chunks is rescaled by
-exp(R_j - R_c) <= 1. State per step: L x d, constant in the length. On CUDA with fla installed the
-same scan runs as gated linear attention in fla's `chunk_gla` (`latte_as_gla`); LRA_BENCH_FLA=0
-keeps the plain-PyTorch form, the reference.
+exp(R_j - R_c) <= 1. State per step: L x d, constant in the length. In training, the causal form drops
+out p(l|t) with rate `latent_dropout` as the authors' `StableScanLatte` does (`Q_drop`, applied to
+softmax(Q); their class default 0.2, commit 77d7e33e6d0db4046cc581b47d60e01716c58dc5, lines 183, 225,
+242); their bidirectional `BidLatte` has no such dropout, nor has our non-causal form. On CUDA with
+fla installed the same scan runs as gated linear attention in fla's `chunk_gla` (`latte_as_gla`);
+LRA_BENCH_FLA=0 keeps the plain-PyTorch form, the reference.
 """
 
-import os
-
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from .linear_core import FLA_AVAILABLE
 from .masking import pad_to_multiple
 from .registry import Attention, register_attention
 
@@ -28,10 +29,14 @@ from .registry import Attention, register_attention
 @register_attention("latte")
 class LatteAttention(Attention):
     supports_step = True
+    fla_causal = True
 
-    def __init__(self, dim_head, num_heads, causal=False, max_len=4096, num_latents: int = 0, chunk_size: int = 64):
+    def __init__(self, dim_head, num_heads, causal=False, max_len=4096, num_latents: int = 0, chunk_size: int = 64,
+                 latent_dropout: float = 0.2):
         super().__init__(dim_head, num_heads, causal, max_len)
-        self.chunk_size = chunk_size
+        if not 0 <= latent_dropout < 1:
+            raise ConfigError(f"attention.latent_dropout: expected a rate in [0, 1), got {latent_dropout}")
+        self.chunk_size, self.latent_dropout = chunk_size, latent_dropout
         total = num_latents or num_heads * dim_head
         if total % num_heads:
             raise ConfigError(f"attention.num_latents: {total} must be divisible by the number of heads {num_heads}")
@@ -79,7 +84,8 @@ class LatteAttention(Attention):
         if not self.causal:
             p_key = k.softmax(dim=2)  # over positions s
             return p_latent @ (p_key.transpose(-1, -2) @ v)
-        if q.is_cuda and FLA_AVAILABLE and os.environ.get("LRA_BENCH_FLA", "1") != "0":
+        p_latent = F.dropout(p_latent, self.latent_dropout, self.training)  # the authors' Q_drop
+        if self.use_fla(q):
             return causal_latte_fla(p_latent, k, v)
         return causal_latte(p_latent, k, v, self.chunk_size)
 

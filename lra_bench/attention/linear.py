@@ -13,6 +13,7 @@ from .registry import Attention, register_attention
 @register_attention("linear")
 class LinearAttention(Attention):
     supports_step = True
+    fla_causal = True
 
     def __init__(self, dim_head, num_heads, causal=False, max_len=4096, eps: float = 1e-6, chunk_size: int = 64):
         super().__init__(dim_head, num_heads, causal, max_len)
@@ -20,7 +21,8 @@ class LinearAttention(Attention):
 
     def forward(self, q, k, v, key_padding_mask=None):
         f, g = F.elu(q) + 1, F.elu(k) + 1
-        return linear_attention(f, g, v, key_padding_mask, self.causal, eps=self.eps, chunk_size=self.chunk_size)
+        return linear_attention(f, g, v, key_padding_mask, self.causal, eps=self.eps, chunk_size=self.chunk_size,
+                                use_fla=self.use_fla(q))
 
     def init_state(self, batch, device, dtype, calibration=None):
         return kernel_state(batch, self.num_heads, self.dim_head, self.dim_head, device, dtype)

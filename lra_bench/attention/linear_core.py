@@ -9,28 +9,24 @@ states come from one cumulative sum over chunks, so memory is (N / C) x d x d, n
 
 from __future__ import annotations
 
-import importlib.util
-import os
-
 import torch
 import torch.nn.functional as F
 
-# flash-linear-attention's chunked kernel for the causal numerator on CUDA (`pip install lra-bench[gpu]`);
-# LRA_BENCH_FLA=0 forces the plain-PyTorch form, which stays the reference and the CPU path.
-FLA_AVAILABLE = importlib.util.find_spec("fla") is not None
+from .registry import FLA_AVAILABLE  # noqa: F401  (speed_check reads it here)
 
 
 def linear_attention(f: torch.Tensor, g: torch.Tensor, v: torch.Tensor,
                      key_padding_mask: torch.Tensor | None, causal: bool, *, eps: float,
-                     eps_mode: str = "add", chunk_size: int = 64) -> torch.Tensor:
+                     eps_mode: str = "add", chunk_size: int = 64, use_fla: bool = False) -> torch.Tensor:
     """o = (f S) / den for features f, g [B, H, N, F] and values v [B, H, N, D].
 
     `eps_mode`: "add" uses den + eps (linear, LLN); "clamp" uses max(den, eps) (cosFormer).
-    Padded keys are zeroed in g, so they add nothing to S or z.
+    Padded keys are zeroed in g, so they add nothing to S or z. `use_fla`: the causal numerator by
+    fla's kernel (the caller's `Attention.use_fla` decides).
     """
     if key_padding_mask is not None:
         g = g * key_padding_mask[:, None, :, None].to(g.dtype)
-    if causal and f.is_cuda and FLA_AVAILABLE and os.environ.get("LRA_BENCH_FLA", "1") != "0":
+    if causal and use_fla:
         num, den = _causal_fla(f, g, v)
     elif causal:
         num, den = _causal_chunked(f, g, v, chunk_size)

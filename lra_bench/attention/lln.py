@@ -1,47 +1,71 @@
-"""Linear Log-Normal attention (Nahshan, Kampeas, Haleva, ICLR 2024; authors' code
-ynahshan/linear-lognormal-attention `lln/lln_attention.py`; spec/attention.md "LLN").
+"""Linear Log-Normal attention (Nahshan, Kampeas, Haleva, ICLR 2024; spec/attention.md "LLN"). Authors'
+code: ynahshan/linear-lognormal-attention at commit 92505b9a19a0385764f1dabc4c27c0a8161d01c0,
+`lln/lln_attention.py`, class `LLNAttention`.
 
 Moment matching, recomputed at every call without gradient: with the authors' fitted a, b,
 sigma~^2 = (sigma_q^2 sigma_k^2 - b) / (2a), alpha = sigma~ / sigma_q, beta = sigma~ / sigma_k.
 Features f = exp(alpha q - max_c alpha q), g = exp(beta k - max_{j,c} beta k) (shifts cancel), no
 1/sqrt(d), eps added to the denominator; computed in float32 under autocast.
 
-Statistics (a choice the spec leaves to us, recorded here): `lln_stats: masked` (default) takes the
-std of each sequence's and head's real tokens, so a sample's output depends neither on padding nor on
-the other samples of its batch; `lln_stats: tensor` takes one std over the whole tensor, padding
-included, as the authors' code does.
+eps = 1e-5: what the authors' experiments ran (`lln/lln_transformer.py` line 69, `LLNSelfAttention`
+builds `LLNPlusDiagAttention(..., eps=1e-5)`; README line 20 likewise); their class default is 1e-8,
+which differs from it by 13 in output at q, k std 3 (max |diff|, [2, 4, 64, 16], float64).
 
-`lln_diag` adds the authors' block-diagonal softmax branch (`LLNPlusDiagAttention`): softmax on the
-raw q, k with 1/sqrt(d) inside blocks of d consecutive tokens (the last N mod d tokens form a smaller
-block), combined as (o_LLN + o_diag) / 2, or with learnable per-head-channel weights.
+`lln_stats` names what one std pools (sigma_q over q, sigma_k over k, unbiased):
+- `batch` (default): every real token of the batch, all heads and channels: the authors' `q.std()`,
+  equal to their `LLNAttention` to 1e-14 in float64 on unpadded input, pads excluded (so
+  padding-invariant, but a sample's output depends on its batch: `batch_statistics`);
+- `batch_with_padding`: the whole padded tensor, pads included: the authors' code on a padded batch;
+- `sequence`: each sequence's real tokens, all heads pooled (batch-independent);
+- `sequence_head`: each sequence's and head's real tokens (this project's default before issue 17).
+Max |diff| to the authors' `LLNAttention(eps=1e-5)` (causal product by a plain stand-in), float64,
+unpadded [B, H, N, d] = [2, 4, 64, 16], outputs up to ~2.5, i.i.d. heads / heads of std 0.5, 1, 2, 4:
+`batch` 2e-15 / 6e-15 (causal 2e-15 / 6e-15); `sequence` 0.012 / 0.093 (causal 0.018 / 0.093);
+`sequence_head` with the old eps 1e-8: 0.037 / 1.47 (causal 0.048 / 2.5).
 """
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from ..errors import ConfigError
 from .linear_core import kernel_prefill, kernel_state, kernel_step, linear_attention
-from .masking import expand_mask, to_rows
+from .masking import expand_mask
 from .registry import Attention, register_attention
 
+# The authors' fitted constants (lln/lln_attention.py, LLNAttention.forward: `a`, `b`).
 FIT_A = 0.14855178144710912
 FIT_B = -0.35487039130661086
+
+# dims of a [B, H, N, d] tensor that one std pools
+STATISTICS = {"batch": (0, 1, 2, 3), "batch_with_padding": (0, 1, 2, 3), "sequence": (1, 2, 3),
+              "sequence_head": (2, 3)}
+RENAMED = {"masked": "sequence_head", "tensor": "batch_with_padding"}
+
+
+def check_statistics(lln_stats: str) -> None:
+    if lln_stats in RENAMED:
+        raise ConfigError(f"attention.lln_stats: '{lln_stats}' was renamed '{RENAMED[lln_stats]}' (the default is now "
+                          f"'batch', the authors' statistic); expected one of {', '.join(STATISTICS)}")
+    if lln_stats not in STATISTICS:
+        raise ConfigError(f"attention.lln_stats: expected one of {', '.join(STATISTICS)}, got '{lln_stats}'")
+
 
 def moment_matched_scales(sigma_q: torch.Tensor, sigma_k: torch.Tensor):
     """alpha, beta of the LLN paper from the standard deviations of q and k (spec formula)."""
     sigma_tilde = torch.sqrt((sigma_q**2 * sigma_k**2 - FIT_B) / (2 * FIT_A))
     return sigma_tilde / sigma_q, sigma_tilde / sigma_k
 
-def _std(x: torch.Tensor, mask: torch.Tensor | None, per_sequence: bool) -> torch.Tensor:
-    """Std over tokens and channels: per (batch, head) over real tokens, or over the whole tensor."""
-    if not per_sequence:
-        return x.std().expand(x.shape[0], x.shape[1])
-    weights = expand_mask(mask, x)  # [B, 1, N, 1]
-    count = weights.sum(dim=(2, 3)) * x.shape[-1]
-    mean = (x * weights).sum(dim=(2, 3)) / count
-    var = (((x - mean[..., None, None]) ** 2) * weights).sum(dim=(2, 3)) / (count - 1).clamp_min(1)
-    return var.sqrt()
+
+def pooled_std(x: torch.Tensor, mask: torch.Tensor | None, lln_stats: str) -> torch.Tensor:
+    """Unbiased std of x [B, H, N, d] pooled as `lln_stats` names, one per (batch, head) [B, H]."""
+    dims = STATISTICS[lln_stats]
+    if lln_stats == "batch_with_padding":
+        mask = None
+    weights = expand_mask(mask, x).expand_as(x)
+    count = weights.sum(dim=dims, keepdim=True)
+    mean = (x * weights).sum(dim=dims, keepdim=True) / count
+    var = (((x - mean) ** 2) * weights).sum(dim=dims, keepdim=True) / (count - 1).clamp_min(1)
+    return var.sqrt().expand(x.shape[0], x.shape[1], 1, 1)[..., 0, 0]
+
 
 @register_attention("lln")
 class LLNAttention(Attention):
@@ -51,22 +75,22 @@ class LLNAttention(Attention):
 
     bf16_tolerance = 0.05
     statistics_see_future = True  # sigma_q, sigma_k and the key shift span the whole sequence, as in the paper
+    compute_in_float32 = True
+    fla_causal = True
     supports_step = True
+    step_equals_parallel_with = {"eps": 0.0}
 
-    def __init__(self, dim_head, num_heads, causal=False, max_len=4096, eps: float = 1e-8,
-                 lln_stats: str = "masked", chunk_size: int = 64):
+    def __init__(self, dim_head, num_heads, causal=False, max_len=4096, eps: float = 1e-5,
+                 lln_stats: str = "batch", chunk_size: int = 64):
         super().__init__(dim_head, num_heads, causal, max_len)
-        if lln_stats not in ("masked", "tensor"):
-            raise ConfigError(f"attention.lln_stats: expected 'masked' or 'tensor', got '{lln_stats}'")
+        check_statistics(lln_stats)
         self.eps, self.lln_stats, self.chunk_size = eps, lln_stats, chunk_size
+        self.batch_statistics = lln_stats.startswith("batch")
 
     def lln(self, q, k, v, key_padding_mask):
-        dtype = q.dtype
-        q, k, v = (t.float() if t.dtype in (torch.float16, torch.bfloat16) else t for t in (q, k, v))
         with torch.autocast(q.device.type, enabled=False), torch.no_grad():
-            per_sequence = self.lln_stats == "masked"
-            alpha, beta = moment_matched_scales(_std(q, key_padding_mask, per_sequence),
-                                                _std(k, key_padding_mask, per_sequence))
+            alpha, beta = moment_matched_scales(pooled_std(q, key_padding_mask, self.lln_stats),
+                                                pooled_std(k, key_padding_mask, self.lln_stats))
         with torch.autocast(q.device.type, enabled=False):
             aq = q * alpha[..., None, None]
             bk = k * beta[..., None, None]
@@ -74,8 +98,8 @@ class LLNAttention(Attention):
             real = expand_mask(key_padding_mask, bk) > 0
             k_max = bk.masked_fill(~real, float("-inf")).amax(dim=(2, 3), keepdim=True).detach()
             g = torch.exp((bk - k_max).masked_fill(~real, float("-inf")))
-            out = linear_attention(f, g, v, key_padding_mask, self.causal, eps=self.eps, chunk_size=self.chunk_size)
-        return out.to(dtype)
+            return linear_attention(f, g, v, key_padding_mask, self.causal, eps=self.eps, chunk_size=self.chunk_size,
+                                    use_fla=self.use_fla(q))
 
     def forward(self, q, k, v, key_padding_mask=None):
         return self.lln(q, k, v, key_padding_mask)
@@ -86,9 +110,8 @@ class LLNAttention(Attention):
             one = torch.ones(batch, self.num_heads, device=device, dtype=dtype)
             return moment_matched_scales(one, one)
         q, k, _ = calibration
-        per_sequence = self.lln_stats == "masked"
         with torch.no_grad():
-            return moment_matched_scales(_std(q, None, per_sequence), _std(k, None, per_sequence))
+            return moment_matched_scales(pooled_std(q, None, self.lln_stats), pooled_std(k, None, self.lln_stats))
 
     def init_state(self, batch, device, dtype, calibration=None):
         alpha, beta = self.scales(calibration, batch, device, dtype)
@@ -110,65 +133,3 @@ class LLNAttention(Attention):
         out, carried = kernel_step(carried, torch.exp(aq - aq.amax(-1, keepdim=True)), torch.exp(bk - m[..., None]),
                                    v, eps=self.eps)
         return out, {**state, **carried, "m": m}
-
-def block_diagonal_softmax(q, k, v, key_padding_mask, block: int, causal: bool):
-    """Softmax with 1/sqrt(d) inside blocks of `block` consecutive tokens (causal: j <= i in a block)."""
-    B, H, N, _ = q.shape
-    qb, kb, vb, real = to_rows(q, k, v, key_padding_mask, block)
-    allowed = real[:, :, :, None, :].expand(B, 1, qb.shape[2], block, block)  # real keys
-    if causal:
-        allowed = allowed & torch.ones(block, block, dtype=torch.bool, device=q.device).tril()
-    # a query whose block has no real key (padding only) attends to itself, to stay finite
-    allowed = allowed | (~allowed.any(-1, keepdim=True) & torch.eye(block, dtype=torch.bool, device=q.device))
-    out = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=allowed)
-    return out.reshape(B, H, -1, v.shape[-1])[:, :, :N]
-
-@register_attention("lln_diag")
-class LLNDiagAttention(LLNAttention):
-    """LLN + Diag (spec/attention.md "LLN + Diag"); `combine`: mean | learnable_scale | learnable_ratio."""
-
-    def __init__(self, dim_head, num_heads, causal=False, max_len=4096, eps: float = 1e-8,
-                 lln_stats: str = "masked", chunk_size: int = 64, combine: str = "mean"):
-        super().__init__(dim_head, num_heads, causal, max_len, eps, lln_stats, chunk_size)
-        if combine not in ("mean", "learnable_scale", "learnable_ratio"):
-            raise ConfigError(f"attention.combine: expected mean, learnable_scale or learnable_ratio, got '{combine}'")
-        self.combine = combine
-        if combine == "learnable_scale":
-            self.r = nn.Parameter(torch.full((num_heads, 1, dim_head), 0.5))
-            self.p = nn.Parameter(torch.full((num_heads, 1, dim_head), 0.5))
-        elif combine == "learnable_ratio":
-            self.r = nn.Parameter(torch.full((num_heads, 1, dim_head), 0.5))
-
-    def forward(self, q, k, v, key_padding_mask=None):
-        o_lln = self.lln(q, k, v, key_padding_mask)
-        o_diag = block_diagonal_softmax(q, k, v, key_padding_mask, self.dim_head, self.causal)
-        return self._combine(o_lln, o_diag)
-
-    def _combine(self, o_lln, o_diag):
-        if self.combine == "mean":
-            return (o_lln + o_diag) / 2
-        r = self.r if o_lln.ndim == 4 else self.r[:, 0]  # [H, 1, d] for sequences, [H, d] for one token
-        if self.combine == "learnable_scale":
-            return r * o_lln + (self.p if o_lln.ndim == 4 else self.p[:, 0]) * o_diag
-        return r * o_lln + (1 - r) * o_diag
-
-    # Recurrent form: the LLN state plus the keys and values of the current diagonal block (<= d tokens).
-    def init_state(self, batch, device, dtype, calibration=None):
-        empty = torch.zeros(batch, self.num_heads, 0, self.dim_head, device=device, dtype=dtype)
-        return {**super().init_state(batch, device, dtype, calibration), "block_k": empty, "block_v": empty,
-                "count": 0}
-
-    def prefill(self, q, k, v, calibration=None):
-        start = (q.shape[2] // self.dim_head) * self.dim_head
-        return {**super().prefill(q, k, v, calibration), "block_k": k[:, :, start:], "block_v": v[:, :, start:],
-                "count": q.shape[2]}
-
-    def step(self, state, q, k, v):
-        o_lln, state = super().step(state, q, k, v)
-        fresh = state["count"] % self.dim_head == 0
-        block_k = torch.cat([state["block_k"][:, :, :0] if fresh else state["block_k"], k[:, :, None]], dim=2)
-        block_v = torch.cat([state["block_v"][:, :, :0] if fresh else state["block_v"], v[:, :, None]], dim=2)
-        o_diag = F.scaled_dot_product_attention(q[:, :, None], block_k, block_v)[:, :, 0]
-        return self._combine(o_lln, o_diag), {**state, "block_k": block_k, "block_v": block_v,
-                                              "count": state["count"] + 1}
-

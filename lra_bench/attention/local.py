@@ -1,7 +1,7 @@
 """Local attention, LRA's baseline (spec/attention.md "Classic LRA baselines"): softmax inside
 non-overlapping blocks of `block_size` consecutive tokens (causal: j <= i inside a block)."""
 
-from .lln import block_diagonal_softmax
+from .block_softmax import block_diagonal_softmax
 from .registry import Attention, register_attention
 
 

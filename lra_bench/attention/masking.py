@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -37,3 +39,28 @@ def to_rows(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_padding_mask:
     qr, kr, vr = (pad_to_multiple(t, m).view(B, H, -1, m, t.shape[-1]) for t in (q, k, v))
     real_r = pad_to_multiple(real[:, None, :, None].to(q.dtype), m).view(B, 1, -1, m) > 0
     return qr, kr, vr, real_r
+
+
+def grid_layout(max_len: int, row_length: int) -> tuple[int, int]:
+    """Rows of m tokens (`row_length`, 0 = floor(sqrt(max_len))) that end where `max_len` ends, so the
+    last m x floor(max_len / m) positions are a grid and the first max_len mod m positions (a CLS token)
+    form a short first row: on Image and Pathfinder (1,024 pixels, 1,025 tokens with CLS) the rows are
+    the 32 pixel rows. Returns (m, fill): `fill` not-real positions go before position 0."""
+    m = row_length or math.isqrt(max_len)
+    return m, (-max_len) % m
+
+
+def to_grid_rows(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_padding_mask: torch.Tensor | None,
+                 m: int, fill: int):
+    """`to_rows` after `fill` not-real positions at the front (see `grid_layout`)."""
+    if fill:
+        B, _, N, _ = q.shape
+        q, k, v = (torch.cat([t.new_zeros(*t.shape[:2], fill, t.shape[-1]), t], dim=2) for t in (q, k, v))
+        real = torch.ones(B, N, dtype=torch.bool, device=q.device) if key_padding_mask is None else key_padding_mask
+        key_padding_mask = torch.cat([real.new_zeros(B, fill), real], dim=1)
+    return to_rows(q, k, v, key_padding_mask, m)
+
+
+def from_grid_rows(x: torch.Tensor, length: int, fill: int) -> torch.Tensor:
+    """[B, H, n, m, D] rows back to the sequence [B, H, length, D] (the front fill dropped)."""
+    return x.reshape(*x.shape[:2], -1, x.shape[-1])[:, :, fill:fill + length]

@@ -30,6 +30,7 @@ def newton_schulz_pinv(a: torch.Tensor, iterations: int) -> torch.Tensor:
 class NystromformerAttention(Attention):
     supports_causal = False
     bf16_tolerance = 0.1
+    compute_in_float32 = True
 
     def __init__(self, dim_head, num_heads, causal=False, max_len=4096, num_landmarks: int = 64,
                  pinv_iterations: int = 6):
@@ -38,8 +39,6 @@ class NystromformerAttention(Attention):
 
     def forward(self, q, k, v, key_padding_mask=None):
         B, H, N, D = q.shape
-        dtype = q.dtype
-        q, k, v = (t.float() if t.dtype in (torch.float16, torch.bfloat16) else t for t in (q, k, v))
         real = torch.ones(B, N, dtype=torch.bool, device=q.device) if key_padding_mask is None else key_padding_mask
         lengths = real.sum(-1, keepdim=True)  # [B, 1]
         m = self.num_landmarks
@@ -62,4 +61,4 @@ class NystromformerAttention(Attention):
         kernel2 = torch.where(both, kernel2.nan_to_num(0.0), eye * (~used[:, None, :, None]))
         kernel3 = (q_land @ k.transpose(-1, -2)).masked_fill(~key_ok, float("-inf")).softmax(-1)
         out = kernel1 @ (newton_schulz_pinv(kernel2, self.pinv_iterations) @ (kernel3 @ v))
-        return out.to(dtype)
+        return out

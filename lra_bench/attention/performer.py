@@ -27,6 +27,7 @@ def orthogonal_gaussian(m: int, d: int) -> torch.Tensor:
 class PerformerAttention(Attention):
     bf16_tolerance = 0.08
     supports_step = True
+    fla_causal = True
 
     def __init__(self, dim_head, num_heads, causal=False, max_len=4096, num_features: int = 256,
                  eps: float = 1e-6, chunk_size: int = 64):
@@ -50,7 +51,8 @@ class PerformerAttention(Attention):
         if not self.causal:  # one shift over all real keys cancels in the ratio
             lk = lk - lk.amax(dim=(2, 3), keepdim=True).detach()
         g = torch.exp(lk)
-        return linear_attention(f, g, v, key_padding_mask, self.causal, eps=self.eps, chunk_size=self.chunk_size)
+        return linear_attention(f, g, v, key_padding_mask, self.causal, eps=self.eps, chunk_size=self.chunk_size,
+                                use_fla=self.use_fla(q))
 
     def _causal_features(self, q, k):
         return self._query_features(q), torch.exp(self._logits(k))

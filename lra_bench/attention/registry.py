@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import functools
+import importlib.util
 import inspect
+import os
 from dataclasses import dataclass
 
 import torch
@@ -22,6 +25,25 @@ from torch import nn
 from ..errors import ConfigError, did_you_mean
 
 CONTRACT_ARGS = ("dim_head", "num_heads", "causal", "max_len")
+
+# flash-linear-attention's chunked kernels (`pip install lra-bench[gpu]`); LRA_BENCH_FLA=0 forces the
+# plain-PyTorch forms, which stay the reference and the CPU path.
+FLA_AVAILABLE = importlib.util.find_spec("fla") is not None
+HALF_DTYPES = (torch.float16, torch.bfloat16)
+
+
+def _in_float32(forward):
+    """`forward` with half/bfloat16 q, k, v upcast to float32 and the output cast back, for variants
+    that declare `compute_in_float32` (exp of large logits, pseudo-inverses, Taylor powers)."""
+
+    @functools.wraps(forward)
+    def wrapped(self, q, k, v, *args, **kwargs):
+        if not self.compute_in_float32 or q.dtype not in HALF_DTYPES:
+            return forward(self, q, k, v, *args, **kwargs)
+        return forward(self, q.float(), k.float(), v.float(), *args, **kwargs).to(q.dtype)
+
+    wrapped.in_float32 = True
+    return wrapped
 
 
 class Attention(nn.Module):
@@ -33,15 +55,30 @@ class Attention(nn.Module):
     - `needs_max_len`: parameters depend on `max_len` (e.g. Linformer's projections).
     - `bf16_tolerance`: max |out_bf16 - out_fp32| / max|out_fp32| the variant promises.
     - `statistics_see_future`: the causal form uses whole-sequence statistics (e.g. LLN's moment
-      matching), so later tokens change earlier outputs through those scalars; the conformance
-      suite reports this instead of testing for no causal leak.
+      matching, cosFormer's M), so later tokens change earlier outputs through those scalars; the
+      conformance suite reports this instead of testing for no causal leak.
+    - `batch_statistics`: outputs use statistics pooled over the whole batch (LLN's authors' std), so a
+      sample's output depends on the other samples (padding still excluded); the conformance suite
+      checks that dependence instead of batch independence. May be set per instance.
+    - `full_attention`: every query gives weight > 0 to every real key it may see (Combiner's defining
+      property); the conformance suite checks `attention_matrix` for zero entries on real keys.
+    - `may_leave_empty_rows`: a query can get zero total weight (output 0), e.g. cosFormer when its relu
+      features are orthogonal to every visible key; the conformance suite checks the rest of the row.
+    - `compute_in_float32`: half/bfloat16 inputs are computed in float32 (the base class upcasts them
+      around `forward` and casts the output back).
+    - `reads_keys`: outputs depend on `k`. Reformer's LSH attention (shared QK, as LRA ran it) uses
+      `q` as the key too, so `k` gets no gradient; the conformance suite then leaves `k` out.
+    - `fla_causal`: the causal form has a flash-linear-attention kernel path; `use_fla(x)` decides,
+      in one place, whether it runs (CUDA, fla installed, LRA_BENCH_FLA not 0).
 
     Recurrent inference (variants that set `supports_step`): `init_state(batch, device, dtype)` gives
     the state before any token, `step(state, q, k, v)` takes one token's [B, H, d] and returns its
     output and the new state, `prefill(q, k, v)` builds the state after a whole prompt at once.
-    Feeding a sequence through `step` equals the parallel causal form (tested in float64). Constants
-    that the parallel form takes from the whole sequence (cosFormer's M, LLN's temperatures) come from
-    `calibration=(q, k, v)` of that sequence when given.
+    Feeding a sequence through `step` equals the parallel causal form (tested in float64), exactly with
+    the hyperparameters in `step_equals_parallel_with` (e.g. LLN's eps = 0: its eps acts on a
+    differently shifted denominator). Constants that the parallel form takes from the whole sequence
+    (cosFormer's M, LLN's temperatures) come from `calibration=(q, k, v)` of that sequence when given.
+    `constant_state = False` marks a state that varies in size but stays bounded (LLN+Diag's block).
     """
 
     supports_causal: bool = True
@@ -50,7 +87,21 @@ class Attention(nn.Module):
     needs_max_len: bool = False
     bf16_tolerance: float = 0.05
     statistics_see_future: bool = False
+    batch_statistics: bool = False
+    full_attention: bool = False
+    may_leave_empty_rows: bool = False
+    compute_in_float32: bool = False
+    fla_causal: bool = False
+    reads_keys: bool = True
     supports_step: bool = False
+    step_equals_parallel_with: dict = {}
+    constant_state: bool = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        forward = cls.__dict__.get("forward")
+        if forward is not None and not getattr(forward, "in_float32", False):
+            cls.forward = _in_float32(forward)
 
     @classmethod
     def has_form(cls, causal: bool) -> bool:
@@ -64,6 +115,11 @@ class Attention(nn.Module):
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                 key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
+
+    def use_fla(self, x: torch.Tensor) -> bool:
+        """Whether this call's causal form runs on fla's kernel (the one place that decides)."""
+        return (self.fla_causal and self.causal and x.is_cuda and FLA_AVAILABLE
+                and os.environ.get("LRA_BENCH_FLA", "1") != "0")
 
     def attention_matrix(self, q: torch.Tensor, k: torch.Tensor, key_padding_mask: torch.Tensor | None = None,
                          v: torch.Tensor | None = None) -> torch.Tensor:

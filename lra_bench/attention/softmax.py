@@ -17,6 +17,7 @@ class SoftmaxAttention(Attention):
 
     bf16_tolerance = 0.03
     supports_step = True
+    full_attention = True
 
     def init_state(self, batch, device, dtype, calibration=None):
         empty = torch.zeros(batch, self.num_heads, 16, self.dim_head, device=device, dtype=dtype)

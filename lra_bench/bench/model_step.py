@@ -19,9 +19,11 @@ from .layer import BenchSettings, emit, quiet_stderr, write_bench_record
 
 
 def measure_model_step(task: str, name: str, steps: int, warmup: int, batch: int | None, length: int | None,
-                       device: str, compile_mode: str = "default") -> dict:
+                       device: str, compile_mode: str = "default", compile: bool | None = None) -> dict:
     """Steps/s, peak memory and the data-wait share of whole training steps at the task's published
-    model size (`experiment=lra/<task>`), on synthetic tokens through the real input pipeline."""
+    model size (`experiment=lra/<task>`), on synthetic tokens through the real input pipeline.
+    `compile`: None = as the trainer decides (compiled on CUDA); False keeps every variant eager, so a
+    short GPU slot is not spent compiling (tools/gpu_verify.py)."""
     run = validate_run_config(compose([f"experiment=lra/{task}", f"attention={name}"]))
     max_len = length or run.task.max_len
     batch = batch or run.trainer.batch_size
@@ -32,6 +34,7 @@ def measure_model_step(task: str, name: str, steps: int, warmup: int, batch: int
                   torch.randint(0, run.task.num_classes, (shape[0],), generator=generator))
     data = TaskData(split, split, split, vocab_size=257, num_classes=run.task.num_classes, tokenization="random")
     run.trainer.device, run.trainer.batch_size, run.trainer.compile_mode = device, batch, compile_mode
+    run.trainer.compile = compile
     result = {"task": task, "attention": name, "length": max_len, "batch": batch, "status": "ok",
               "steps_per_s": None, "peak_bytes": None, "data_wait_share": None}
     try:
@@ -73,7 +76,7 @@ def model_bench(tasks: list[str], names: list[str], opts, device: str) -> int:
     for task in tasks:
         for name in names:
             row = measure_model_step(task, name, opts.steps, warmup=2, batch=opts.batch, length=opts.length,
-                                     device=device, compile_mode=opts.compile_mode)
+                                     device=device, compile_mode=opts.compile_mode, compile=opts.compile)
             rows.append(row)
             print(f"  {len(rows)}/{total} {task:10s} {name:14s} " + (f"{row['steps_per_s']:8.2f} steps/s  {row['peak_bytes'] / 2**20:9.1f} "
                                                  f"MiB  data {100 * row['data_wait_share']:.1f}%"

@@ -27,7 +27,8 @@ from ..atomic import atomic_write
 from ..errors import ConfigError, DataError
 from . import TaskConfig, TaskData, find_in_release, register_task_family, release_root
 from .cache import cache_key, cached_splits, open_tokens, save_labels
-from .pathfinder_generator import generate_image, preset
+from .pathfinder_generator import GENERATOR_VERSION, generate_image, preset
+from .pathfinder_stats import pathfinder_statistics, statistics_line
 
 DIFFICULTIES = {"curv_baseline": 6, "curv_contour_length_9": 9, "curv_contour_length_14": 14}
 TOKENIZATION = "pixels-v1 (gray value + 1; 0 = padding)"
@@ -68,11 +69,11 @@ def _generate_file(args) -> list[str]:
     rows = []
     for i, label in enumerate(labels):
         n = first + i
-        image = generate_image(params, int(label), seed, n)
+        image, margin = generate_image(params, int(label), seed, n)
         Image.fromarray(image, mode="L").save(folder / "imgs" / str(k) / f"sample_{n}.png")
         rows.append(f"imgs/{k} sample_{n}.png {n} {label} {params.continuity} {params.contour_length} "
                     f"{params.distractor_length} {params.paddle_length} {params.paddle_thickness} "
-                    f"{params.paddle_margin} 1")
+                    f"{margin} 1")
     return rows
 
 
@@ -173,12 +174,22 @@ def build_cache(partial: Path, folder: Path, resolution: int) -> dict:
     return {"images": n - skipped, "skipped": skipped}
 
 
+def generated_statistics_line(config: PathfinderConfig, data: TaskData, max_pixels: int = 2_000_000) -> str:
+    """The issue-18 statistics of the first training images (up to `max_pixels` pixels: ~1,950 at
+    32x32, 122 at 128x128), one line for `lra-bench prepare`, to compare with the authors' values in
+    tasks/pathfinder/README.md."""
+    n = min(len(data.train), max(2, max_pixels // config.resolution**2))
+    images = (data.train.tokens[:n].numpy() - 1).reshape(n, config.resolution, config.resolution).astype(np.uint8)
+    labels = data.train.labels[:n].numpy()
+    return statistics_line(pathfinder_statistics(images, labels, preset(config.resolution).marker_radius))
+
+
 @register_task_family("pathfinder", PathfinderConfig)
 def load_splits(config: PathfinderConfig, data_dir: str) -> TaskData:
     if config.source == "generate":
         key = cache_key(resolution=config.resolution, difficulty=config.difficulty, contour=config.contour_length,
-                        n=config.num_images,
-                        per_file=config.images_per_file, seed=config.data_seed)
+                        n=config.num_images, per_file=config.images_per_file, seed=config.data_seed,
+                        generator=GENERATOR_VERSION)
         folder = Path(data_dir) / "pathfinder" / "data" / f"generated-{key}" / f"pathfinder{config.resolution}" / \
             config.difficulty
         if not (folder / "COMPLETE").is_file():

@@ -1,44 +1,73 @@
 """Pathfinder images (Linsley et al. 2018; LRA's Pathfinder and Path-X; spec/tasks.md "Pathfinder").
 
-Our implementation of the generator the spec describes, with the official parameter semantics:
-each path is grown paddle by paddle (short antialiased segments separated by a gap of `margin`
-pixels); the next paddle's direction is drawn among free positions on a circle around the next
-pivot, weighted by cos(min(continuity * turn, pi/2))^2, so a larger `continuity` gives straighter
-paths; a paddle may not touch existing ink dilated by `margin`. Every image holds two paths of
-`contour_length` paddles and `num_distractors` paths of `distractor_length` paddles; a positive image
-marks both ends of one long path with circles, a negative image one end of each long path. Both
-classes draw the same ink, so only connectivity tells them apart. Drawing happens at
-`antialias_scale` times the resolution and is box-averaged down. Seeded per image: image n of a
-generation with seed s depends on (s, n) only, so generation parallelises over processes.
+Our implementation of the authors' procedure, read from drewlinsley/pathfinder (commit 7b53886,
+`snakes2.py` `from_wrapper`/`two_snakes`/`initialize_two_seeds`/`draw_circle` and `snakes.py`
+`make_many_snakes`/`seed_snake`/`extend_snake`/`get_coords_cmf`/`draw_line_n_mask`), run with the
+parameters of LRA's TFDS builders (`lra_benchmarks/data/pathfinder.py` docstrings) and the
+`snakes2_wrapper.py` defaults they leave alone. In words:
+
+- Everything lives on the final window-sized grid. A paddle is drawn alone at `antialias_scale`
+  times the resolution (a PIL line of width thickness x scale) and shrunk with a Lanczos filter;
+  its "margin mask" is the same line dilated by a disc of radius margin x scale, shrunk the same
+  way. Ink is composed by maximum, scaled by a contrast; masks by maximum.
+- Two target paths start `seed_distance` apart near the centre (the first start keeps 2 x
+  seed_distance from the border) and grow in alternation, paddle by paddle: the next pivot lies
+  length + 2 margin ahead, the next paddle's head is drawn among the pixels of a circle of radius
+  length + margin around it, weighted by cos(min(continuity x turn, 90 deg))^2 and by how free the
+  margin-dilated mask is there; a paddle whose mask meets the committed mask (sum >= 1.8) is redrawn
+  (3 tries) and otherwise the image starts over. A paddle's own mask is committed only when the next
+  paddle is placed, so a path never blocks itself.
+- `snakes_budget // distractor_length` distractor paths of `contour_length // 3` paddles, each start
+  drawn among free pixels, 5 tries each, dropped when they do not fit (until < 1% is free).
+- Markers: discs of `marker_radius` drawn at the scale and shrunk (Lanczos); a positive marks the
+  start and the end of one target path, a negative the start of one and the end of the other. The
+  image is scaled so that its brightest pixel is 255 (scipy.misc.imsave's byte scaling).
+  Target paddles have contrast snake x paddle contrast (1.5 at 32x32), distractors snake contrast
+  (2.0), markers 1.0: at 32x32 the markers are dimmer than the paths, as in the release.
+
+Where the authors' code has quirks that shape the images we keep them: rounding up in every step,
+the start test's one-pixel offset, the second path's first paddle not tested against the first,
+the first target path's last paddle left out of the mask that distractors avoid. The authors' run
+today replaces scipy.misc with float PIL images (HEAD's NumPy-2 fix), which changes contrast and
+markers; we follow the scipy.misc semantics that made the release (bytes, clipped, between steps).
+Seeded per image: image n of a generation with seed s depends on (s, n) only, so generation
+parallelises over processes. Unlike the authors' loop, which draws each label at random, the
+caller chooses the label (balanced files); the paths are drawn before the label is used.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-
-import numpy as np
 from functools import lru_cache
 
-from PIL import Image, ImageDraw
+import numpy as np
+from .pathfinder_paddle import ceil_step, dilate, disc, paddle, shrink, start_test
+
+GENERATOR_VERSION = "snakes2-v2"  # part of the cache key: bump when the images change
 
 
 @dataclass(frozen=True)
 class PathfinderParams:
-    """Generator parameters; `preset(resolution)` gives the spec's values for 32, 64, 128 and 256."""
+    """Generator parameters; `preset(resolution)` gives LRA's values (spec/tasks.md)."""
 
     window: int = 32
     padding: int = 1
     paddle_length: int = 2
     paddle_thickness: float = 0.5
-    paddle_margin: int = 1
+    paddle_margins: tuple[int, ...] = (1,)  # one drawn per image
     marker_radius: float = 1.5
     contour_length: int = 14
     continuity: float = 1.0
     seed_distance: int = 7
     antialias_scale: int = 2
-    snakes_budget: int = 20  # number of distractors = snakes_budget // distractor_length
-    max_retries: int = 200
+    snakes_budget: int = 20  # distractor paths = snakes_budget // distractor_length
+    snake_contrast: float = 2.0
+    paddle_contrast: float = 0.75
+    paddle_tries: int = 3  # the authors' max_paddle_retrial = 2, i.e. 3 draws
+    distractor_tries: int = 5  # max_distractor_contour_retrial = 4
+    min_free_share: float = 0.01  # stop_with_availability
+    max_image_tries: int = 100_000  # the authors retry forever; a guard against impossible settings
 
     @property
     def distractor_length(self) -> int:
@@ -50,159 +79,255 @@ class PathfinderParams:
 
 
 def preset(resolution: int, contour_length: int = 14) -> PathfinderParams:
-    """The spec's parameters per resolution. Paddle lengths for 64/128/256 are not in the spec: our
-    choice, scaled with the window (3, 5, 5), recorded in every generated metadata row. Resolution 16
-    is ours, for CPU smoke runs (not an LRA size): the 32 settings with a smaller marker, seed distance
-    and distractor budget."""
+    """LRA's parameters per resolution (TFDS builder docstrings; snakes2_wrapper.Args defaults for
+    what they leave out: paddle length 5, paddle contrast 1, seed distance 27, padding 22). Resolution
+    16 is ours, for CPU smoke runs (not an LRA size): the 32x32 settings with a smaller marker and a
+    seed distance that leaves the same 4x4 central square for the first start (16 - 4 x 3)."""
     common = {"contour_length": contour_length}
     if resolution == 16:
-        return PathfinderParams(window=16, marker_radius=1.0, seed_distance=5, snakes_budget=4, **common)
+        return PathfinderParams(window=16, marker_radius=1.0, seed_distance=3, snakes_budget=4, **common)
     if resolution == 32:
         return PathfinderParams(**common)
     if resolution == 64:
-        return PathfinderParams(window=64, paddle_length=3, paddle_thickness=1.0, marker_radius=2.5, continuity=1.8,
-                                seed_distance=12, snakes_budget=22, **common)
-    if resolution in (128, 256):
-        return PathfinderParams(window=resolution, paddle_length=5, paddle_thickness=1.5, paddle_margin=2,
-                                marker_radius=3.0, continuity=1.8, seed_distance=20, snakes_budget=35, **common)
+        return PathfinderParams(window=64, paddle_length=5, paddle_thickness=1.0, marker_radius=2.5, continuity=1.8,
+                                seed_distance=12, snakes_budget=22, snake_contrast=0.8, paddle_contrast=1.0, **common)
+    if resolution == 128:
+        return PathfinderParams(window=128, paddle_length=5, paddle_thickness=1.5, paddle_margins=(2, 3),
+                                marker_radius=3.0, continuity=1.8, seed_distance=20, snakes_budget=35,
+                                snake_contrast=0.9, paddle_contrast=1.0, **common)
+    if resolution == 256:
+        return PathfinderParams(window=256, padding=22, paddle_length=5, paddle_thickness=2.0, paddle_margins=(3,),
+                                marker_radius=5.0, continuity=1.8, seed_distance=27, snakes_budget=30,
+                                snake_contrast=1.0, paddle_contrast=1.0, **common)
     raise ValueError(f"pathfinder resolution must be 16, 32, 64, 128 or 256, got {resolution}")
 
 
-NUM_DIRECTIONS = 72  # candidate directions per paddle, every 5 degrees
+# -- the image being drawn ------------------------------------------------------------------------
 
-
-class _Geometry:
-    """Per-direction cell offsets of a paddle, precomputed once per parameter set.
-
-    Paddles start on integer grid points (as the official generator's rounded coordinates do), so a
-    paddle in direction a covers `pivot + core[a]`, reserves `pivot + halo[a]` (dilated by the
-    margin) and ends at `pivot + head[a]`; the next paddle starts at `pivot + ahead[a]`.
-    """
-
-    def __init__(self, p: PathfinderParams):
-        self.angles = np.linspace(-math.pi, math.pi, NUM_DIRECTIONS, endpoint=False)
-        units = np.stack([np.sin(self.angles), np.cos(self.angles)], axis=1)
-        step = p.paddle_margin + 1
-        self.head = np.round(units * p.paddle_length).astype(int)
-        self.ahead = np.round(units * (p.paddle_length + step)).astype(int)
-        self.core = self._cells(units, p.paddle_length, p.paddle_thickness / 2 + 0.5)
-        self.halo = self._cells(units, p.paddle_length, p.paddle_margin + p.paddle_thickness / 2)
-        # the occupancy grid has a border this wide, marked occupied: no bounds checks needed
-        self.border = int(max(np.abs(self.core).max(), np.abs(self.halo).max())) + 1
-
-    @staticmethod
-    def _cells(units, length, radius):
-        disc = _disc(radius)
-        t = np.linspace(0.0, 1.0, int(math.ceil(length * 2)) + 2)
-        per_angle = []
-        for u in units:
-            points = np.round((t[:, None] * u * length)[:, None, :] + disc[None]).reshape(-1, 2).astype(int)
-            per_angle.append(np.unique(points, axis=0))
-        width = max(len(c) for c in per_angle)
-        return np.stack([np.concatenate([c, np.repeat(c[:1], width - len(c), axis=0)]) for c in per_angle])
+@lru_cache(maxsize=16)
+def _blank_mask(window: int, padding: int, pad: int) -> np.ndarray:
+    """The empty mask: the window's outer `padding` pixels set, a zero border `pad` wide around it."""
+    mask = np.zeros((window + 2 * pad, window + 2 * pad), dtype=np.float32)
+    mask[pad:pad + window, pad:pad + window] = 1
+    mask[pad + padding:pad + window - padding, pad + padding:pad + window - padding] = 0
+    return mask
 
 
 class _Canvas:
-    """Ink at `antialias_scale` x resolution, and the occupancy grid of committed paddles' halos."""
+    """Ink and margin mask on the window grid, in arrays with a zero border `pad` wide so that a
+    paddle's patch never needs clipping; mask commits are clipped to the window (the authors' mask
+    has no outside), ink outside the window is dropped at the end."""
 
-    def __init__(self, p: PathfinderParams, geometry: _Geometry):
-        self.p, self.g, self.s = p, geometry, p.antialias_scale
-        size = p.window * self.s
-        self.ink = Image.new("L", (size, size), 0)
-        self.draw = ImageDraw.Draw(self.ink)
-        b = geometry.border
-        self.occupied = np.ones((p.window + 2 * b, p.window + 2 * b), dtype=bool)
-        self.occupied[b:-b, b:-b] = False
+    def __init__(self, p: PathfinderParams, margin: int):
+        self.p, self.margin = p, margin
+        reach = p.paddle_length + int(math.ceil(p.paddle_thickness)) + margin  # a paddle patch's half-width
+        self.pad = reach + margin + 1  # patches of points in the window, and their margin discs, fit
+        blank = _blank_mask(p.window, p.padding, self.pad)
+        self.ink = np.zeros_like(blank)
+        self.mask = blank.copy()
 
-    def free_directions(self, occupied: np.ndarray, pivot: np.ndarray) -> np.ndarray:
-        """Which of the directions give a paddle from `pivot` that touches no occupied cell and whose
-        next start stays inside the window (a one-step look-ahead keeps paths off the walls)."""
-        w, pad = self.p.window, self.p.padding
-        cells = pivot + self.g.border + self.g.core  # [A, K, 2], grid coordinates
-        clear = ~occupied[cells[..., 0], cells[..., 1]].any(axis=1)
-        ahead = pivot + self.g.ahead
-        inside = ((ahead >= pad) & (ahead <= w - 1 - pad)).all(axis=1)
-        return clear & inside
+    def window_of(self, layer: np.ndarray) -> np.ndarray:
+        return layer[self.pad:self.pad + self.p.window, self.pad:self.pad + self.p.window]
 
-    def reserve(self, occupied: np.ndarray, pivot: np.ndarray, direction: int):
-        cells = pivot + self.g.border + self.g.halo[direction]
-        occupied[cells[:, 0], cells[:, 1]] = True
+    def paddle(self, angle: float):
+        p = self.p
+        return paddle(p.paddle_length, p.paddle_thickness, self.margin, p.antialias_scale, float(angle))
 
-    def stroke(self, tail, head):
-        s = self.s
-        width = max(1, int(round(self.p.paddle_thickness * s)))
-        self.draw.line([((tail[1] + 0.5) * s, (tail[0] + 0.5) * s), ((head[1] + 0.5) * s, (head[0] + 0.5) * s)],
-                       fill=255, width=width)
+    def _patch(self, layer: np.ndarray, point, reach: int) -> np.ndarray:
+        y, x = point[0] + self.pad - reach, point[1] + self.pad - reach
+        return layer[y:y + 2 * reach + 1, x:x + 2 * reach + 1]
 
-    def marker(self, point):
-        s, r = self.s, self.p.marker_radius * self.s
-        cy, cx = (point[0] + 0.5) * s, (point[1] + 0.5) * s
-        self.draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=255)
+    def draw(self, point, ink: np.ndarray, reach: int, contrast: float):
+        region = self._patch(self.ink, point, reach)
+        np.maximum(region, ink * contrast, out=region)
 
-    def image(self) -> np.ndarray:
-        big = np.asarray(self.ink, dtype=np.float32)
-        w, s = self.p.window, self.s
-        return np.round(big.reshape(w, s, w, s).mean(axis=(1, 3))).astype(np.uint8)
+    def commit(self, point, mask: np.ndarray, reach: int):
+        region = self._patch(self.mask, point, reach)
+        np.maximum(region, mask, out=region)
+        w, pad = self.p.window, self.pad
+        self.mask[:pad], self.mask[pad + w:], self.mask[:, :pad], self.mask[:, pad + w:] = 0, 0, 0, 0
+
+    def collides(self, point, mask: np.ndarray, reach: int) -> bool:
+        return float((self._patch(self.mask, point, reach) + mask).max()) >= 1.8
+
+    def free_starts(self, offsets: np.ndarray, blocked_border: int) -> np.ndarray:
+        """Pixels (y, x) whose start-test offsets meet no mask > 0.3 (outside the window: free)."""
+        occupied = self.window_of(self.mask) > 0.3
+        if blocked_border:
+            occupied[:blocked_border], occupied[-blocked_border:] = True, True
+            occupied[:, :blocked_border], occupied[:, -blocked_border:] = True, True
+        return np.argwhere(~dilate(occupied, offsets))
+
+    def copy(self) -> "_Canvas":
+        twin = _Canvas.__new__(_Canvas)
+        twin.__dict__.update(self.__dict__, ink=self.ink.copy(), mask=self.mask.copy())
+        return twin
+
+    def free_share(self) -> float:
+        return float((self.window_of(self.mask) <= 0.3).mean())
 
 
-def _disc(radius: float) -> np.ndarray:
-    r = int(math.ceil(radius))
-    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
-    keep = yy**2 + xx**2 <= radius * radius
-    return np.stack([yy[keep], xx[keep]], axis=1).astype(float)
+@dataclass
+class _Path:
+    pivot: tuple[int, int]
+    angle: float
+    pending: tuple  # (point, mask patch, reach) of the newest paddle, committed with the next one
+    start: tuple[int, int]
+    end: tuple[int, int] | None = None
 
 
-def _grow_path(canvas: _Canvas, rng: np.random.Generator, num_paddles: int):
-    """One path of `num_paddles` paddles, committed only if all fit; returns its two end points or None."""
-    p, g = canvas.p, canvas.g
-    own = canvas.occupied.copy()  # committed ink + this path's paddles except the latest
-    pivot = rng.integers(p.padding, p.window - p.padding, size=2)
-    free = canvas.free_directions(own, pivot)
-    if not free.any():
-        return None
-    direction = int(rng.choice(np.flatnonzero(free)))
-    paddles = [(pivot, direction)]
-    for _ in range(num_paddles - 1):
-        pivot = paddles[-1][0] + g.ahead[paddles[-1][1]]
-        if len(paddles) > 1:
-            canvas.reserve(own, *paddles[-2])
-        turn = np.abs((g.angles - g.angles[direction] + math.pi) % (2 * math.pi) - math.pi)
-        weights = np.cos(np.minimum(turn * p.continuity, math.pi / 2)) ** 2
-        weights = weights * canvas.free_directions(own, pivot)
-        if weights.sum() <= 1e-9:
+def _first_paddle(canvas: _Canvas, rng: np.random.Generator, contrast: float, blocked_border: int = 1):
+    """A path's first paddle at a free start (`seed_snake`); None if no start fits."""
+    p = canvas.p
+    length, margin = p.paddle_length, canvas.margin
+    for _ in range(p.paddle_tries):
+        angle = int(rng.integers(-180, 180)) * math.pi / 180
+        offsets = start_test(length, p.paddle_thickness, margin, p.antialias_scale, angle)
+        if offsets is None:
             return None
-        cumulative = np.cumsum(weights)
-        direction = int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
-        paddles.append((pivot, direction))
-    for pivot, direction in paddles:
-        canvas.reserve(canvas.occupied, pivot, direction)
-        canvas.stroke(pivot, pivot + g.head[direction])
-    return paddles[0][0], paddles[-1][0] + g.head[paddles[-1][1]]
+        free = canvas.free_starts(offsets, blocked_border)
+        if not len(free):
+            return None
+        tail = tuple(int(v) for v in free[rng.integers(len(free))])
+        path = _place_first(canvas, tail, angle, contrast)
+        if path is not None:
+            return path
+    return None
 
 
-def generate_image(params: PathfinderParams, label: int, seed: int, index: int) -> np.ndarray:
-    """One image (uint8, window x window) of the given label; deterministic in (seed, index)."""
+def _place_first(canvas: _Canvas, tail, angle: float, contrast: float):
+    """Draw a first paddle from `tail` if its head and the pivot behind it are inside the window."""
+    p, w = canvas.p, canvas.p.window
+    head = ceil_step(tail, angle, p.paddle_length)
+    pivot = ceil_step(head, angle + math.pi, p.paddle_length + canvas.margin)
+    if not all(0 <= v < w for v in (*head, *pivot)):
+        return None
+    ink, mask, reach = canvas.paddle(angle)
+    canvas.draw(tail, ink, reach, contrast)
+    return _Path(pivot=pivot, angle=angle, pending=(tail, mask, reach), start=tail)
+
+
+@lru_cache(maxsize=16)
+def _circle(step: int, margin: int):
+    """Offsets of the pixels on a circle of radius `step` (one sample per pixel of arc, rounded
+    down as the authors' truncation of non-negative coordinates does, deduplicated, sorted), their
+    directions, and for each the offsets of its margin disc."""
+    angles = np.arange(0, 360, 360.0 / (2 * step * np.pi)) * np.pi / 180
+    ring = np.unique(np.floor(np.stack([step * np.sin(angles), step * np.cos(angles)], axis=1)).astype(int), axis=0)
+    return ring, np.arctan2(ring[:, 0], ring[:, 1]), ring[:, None, :] + disc(margin)[None]
+
+
+@lru_cache(maxsize=4096)
+def _turn_weights(step: int, margin: int, continuity: float, heading: float) -> np.ndarray:
+    """cos(min(continuity x turn, 90 deg))^2 for each circle pixel, turning from `heading`."""
+    turn = np.abs(_circle(step, margin)[1] - heading)
+    turn = np.minimum(np.minimum(turn, 2 * np.pi - turn) * continuity, np.pi / 2)
+    return np.maximum(np.cos(turn), 0) ** 2
+
+
+def _extend(canvas: _Canvas, path: _Path, rng: np.random.Generator, contrast: float) -> bool:
+    """One more paddle on `path` (`extend_snake`); False when no head fits."""
+    p, margin, w = canvas.p, canvas.margin, canvas.p.window
+    pivot = ceil_step(path.pivot, path.angle, p.paddle_length + 2 * margin)
+    step = p.paddle_length + margin
+    ring, directions, near = _circle(step, margin)
+    coords = ring + pivot
+    turn_weight = _turn_weights(step, margin, p.continuity, path.angle)
+    if not (step <= pivot[0] < w - step and step <= pivot[1] < w - step):  # the circle leaves the window
+        inside = ((coords >= 0) & (coords < w)).all(axis=1)
+        if not inside.any():
+            return False
+        coords, directions, near, turn_weight = coords[inside], directions[inside], near[inside], turn_weight[inside]
+    # the mask dilated by the margin disc, read at the candidates (the border is zero: neutral)
+    width = canvas.mask.shape[1]
+    flat = near[..., 0] * width + near[..., 1] + ((pivot[0] + canvas.pad) * width + pivot[1] + canvas.pad)
+    weights = (1 - canvas.mask.ravel()[flat].max(axis=1)) * turn_weight
+    cumulative = np.cumsum(weights)
+    total = float(cumulative[-1])
+    if total < 1e-4:
+        return False
+    for _ in range(p.paddle_tries):
+        k = int(np.searchsorted(cumulative, rng.random() * total, side="right"))
+        head, direction = tuple(int(v) for v in coords[k]), float(directions[k])
+        back = direction + math.pi if direction < 0 else direction - math.pi
+        ink, mask, reach = canvas.paddle(back)
+        if canvas.collides(head, mask, reach):
+            continue
+        canvas.draw(head, ink, reach, contrast)
+        canvas.commit(*path.pending)
+        path.pivot, path.angle, path.pending, path.end = pivot, direction, (head, mask, reach), head
+        return True
+    return False
+
+
+def _two_targets(canvas: _Canvas, rng: np.random.Generator):
+    """The two target paths (`two_snakes`), or None to start the image over."""
+    p = canvas.p
+    contrast = p.snake_contrast * p.paddle_contrast
+    first = _first_paddle(canvas, rng, contrast, blocked_border=2 * p.seed_distance)
+    if first is None:
+        return None
+    second = None
+    for _ in range(p.paddle_tries):
+        angle = int(rng.integers(-180, 180)) * math.pi / 180
+        around = int(rng.integers(0, 360)) * math.pi / 180
+        tail = (int(np.round(first.start[0] + p.seed_distance * math.sin(around))),
+                int(np.round(first.start[1] + p.seed_distance * math.cos(around))))
+        second = _place_first(canvas, tail, angle, contrast)
+        if second is not None:
+            break
+    if second is None:
+        return None
+    for _ in range(p.contour_length - 1):
+        for path in (first, second):
+            if not _extend(canvas, path, rng, contrast):
+                return None
+    canvas.commit(*second.pending)  # the authors commit only the second path's last paddle
+    return first, second
+
+
+def _distractor(canvas: _Canvas, rng: np.random.Generator) -> None:
+    """One distractor path (`make_many_snakes`): drawn on a copy, kept only if all paddles fit."""
+    p = canvas.p
+    for _ in range(p.distractor_tries):
+        if canvas.free_share() < p.min_free_share:
+            return
+        trial = canvas.copy()
+        path = _first_paddle(trial, rng, p.snake_contrast)
+        if path is None:
+            continue
+        if all(_extend(trial, path, rng, p.snake_contrast) for _ in range(p.distractor_length - 1)):
+            trial.commit(*path.pending)
+            canvas.ink, canvas.mask = trial.ink, trial.mask
+            return
+
+
+def _marker(window: int, scale: int, radius: float, y: int, x: int) -> np.ndarray:
+    """A disc of `radius` centred on grid point (y, x), drawn at `scale`x and shrunk (Lanczos)."""
+    yy, xx = np.ogrid[:window * scale, :window * scale]
+    inside = (yy - y * scale) ** 2 + (xx - x * scale) ** 2 <= (radius * scale) ** 2
+    return shrink(inside * 255, window)
+
+
+def generate_image(params: PathfinderParams, label: int, seed: int, index: int) -> tuple[np.ndarray, int]:
+    """One image (uint8, window x window) of the given label and the paddle margin it used;
+    deterministic in (seed, index)."""
     rng = np.random.default_rng([seed, index])
-    geometry = _geometry(params)
-    for _ in range(params.max_retries):
-        canvas = _Canvas(params, geometry)
-        first = _grow_path(canvas, rng, params.contour_length)
-        second = _grow_path(canvas, rng, params.contour_length) if first else None
-        if not (first and second):
-            continue
-        ends = (first[0], first[1]) if label == 1 else (first[int(rng.integers(2))], second[int(rng.integers(2))])
-        if np.linalg.norm(np.subtract(ends[0], ends[1])) < params.seed_distance:
-            continue
-        for _ in range(params.num_distractors):
-            for _ in range(10):
-                if _grow_path(canvas, rng, params.distractor_length):
-                    break
-        canvas.marker(ends[0])
-        canvas.marker(ends[1])
-        return canvas.image()
-    raise RuntimeError(f"could not place the paths of image {index} in {params.max_retries} tries")
-
-
-@lru_cache(maxsize=8)
-def _geometry(params: PathfinderParams) -> _Geometry:
-    return _Geometry(params)
+    margin = int(params.paddle_margins[rng.integers(len(params.paddle_margins))])  # once per image
+    for _ in range(params.max_image_tries):
+        canvas = _Canvas(params, margin)
+        targets = _two_targets(canvas, rng)
+        if targets is not None:
+            break
+    else:
+        raise RuntimeError(f"could not place the paths of image {index} in {params.max_image_tries} tries")
+    for _ in range(params.num_distractors):
+        _distractor(canvas, rng)
+    origin = int(rng.integers(2))
+    start = targets[origin].start
+    end = targets[origin if label == 1 else 1 - origin].end
+    s, r, w = params.antialias_scale, params.marker_radius, params.window
+    image = np.maximum(canvas.window_of(canvas.ink), np.maximum(_marker(w, s, r, *start), _marker(w, s, r, *end)))
+    low, high = float(image.min()), float(image.max())
+    scaled = (image - low) * (255.0 / ((high - low) or 1.0))  # scipy.misc.bytescale
+    return (np.clip(scaled, 0, 255) + 0.5).astype(np.uint8), margin
