@@ -12,6 +12,7 @@ repository would otherwise retrain every run.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import subprocess
 import sys
 from functools import lru_cache
@@ -33,7 +34,10 @@ def _class_files(cls: type) -> set[str]:
         if file:
             files.add(file)
         for member in vars(klass).values():
-            code = getattr(getattr(member, "__func__", member), "__code__", None)
+            function = getattr(member, "__func__", member)
+            if callable(function):  # a decorated method (registry's float32 wrapper): its own source
+                function = inspect.unwrap(function)
+            code = getattr(function, "__code__", None)
             if code is not None:
                 files.add(code.co_filename)
     return {f for f in files if Path(f).is_file()}
