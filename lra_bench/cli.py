@@ -36,10 +36,11 @@ def _job(cfg):
     record = run_experiment(cfg)
     _FINISHED.append(record)
     acc = (record.get("metrics") or {}).get("test_accuracy")
-    summary = f"test_acc={acc:.4f}" if acc is not None else record["error"]
+    summary = f"test_acc={acc:.4f}" if acc is not None else record.get("error")
     status = "skipped, already complete" if record.get("skipped") else record["status"]
     if int(os.environ.get("RANK", "0")) == 0:
-        print(f"[{status}] {record['task']} x {record['attention']} (seed {record['seed']}): {summary}", flush=True)
+        print(f"[{status}] {record.get('task')} x {record.get('attention')} (seed {record.get('seed')}): {summary}",
+              flush=True)
     return record["status"]
 
 
@@ -117,11 +118,22 @@ def cmd_sweep(args: list[str]) -> int:
     _FINISHED.clear()
     for overrides in runs:
         _launch(overrides, multirun=True)
+    return sweep_summary(_FINISHED)
+
+
+def sweep_summary(records: list[dict]) -> int:
+    """Print the sweep's tally; the exit status says whether any run did not end `ok` (1) or not (0)."""
     counts = {}
-    for record in _FINISHED:
+    for record in records:
         counts[record["status"]] = counts.get(record["status"], 0) + 1
-    if _FINISHED:
-        print("sweep finished: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    if records:
+        print("sweep finished: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), flush=True)
+    failed = sum(n for status, n in counts.items() if status not in ("ok", "n/a"))
+    failed += sum(1 for r in records if r["status"] in ("ok", "n/a") and r.get("record_written") is False)
+    if failed:
+        print(f"lra-bench: error: {failed} of {len(records)} runs did not finish ok (see the records or "
+              "`lra-bench report`)", file=sys.stderr)
+        return 1
     return 0
 
 

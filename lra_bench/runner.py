@@ -16,6 +16,7 @@ import platform
 import shutil
 import random
 import socket
+import sys
 import time
 import traceback
 from datetime import datetime, timezone
@@ -27,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from . import __version__
 from .config import RunConfig, validate_run_config
 from .data import load_task
-from .errors import LraBenchError
+from .errors import ConfigError, LraBenchError
 from .model import Classifier
 from .results import RECORD_VERSION, RunRecord, config_hash, read_record, run_id, variant_forms, write_record
 from .tracking import Tracker
@@ -80,8 +81,54 @@ def job_device(requested: str) -> str:
     return requested
 
 
+def device_label(requested: str) -> str:
+    """`describe_device` of the requested device, or the name as given when it cannot be described
+    (`trainer.device=cuda` without CUDA): the failure handler must not fail in its turn."""
+    try:
+        return describe_device(resolve_device(requested))
+    except Exception:  # noqa: BLE001 - a label for a record, never a reason to stop a sweep
+        return requested
+
+
+def check_device_available(requested: str):
+    """Fail a run asked to use CUDA on a machine without it in one line, before its data is prepared."""
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"trainer.device={requested}: CUDA is not available on {socket.gethostname()} "
+                          f"(torch {torch.__version__}); expected trainer.device=auto or cpu here")
+
+
+def store_record(store_dir: str, record: dict) -> bool:
+    """Write a record; a store that cannot take it (unwritable, full) is said in one line on stderr and
+    the run goes on: the run's result is lost, the sweep is not."""
+    try:
+        write_record(store_dir, record)
+        return True
+    except OSError as err:
+        print(f"lra-bench: error: could not write the record of {record.get('run_id')} to {store_dir}: "
+              f"{error_line(err)}", file=sys.stderr, flush=True)
+        return False
+
+
 def run_experiment(cfg: DictConfig) -> dict:
-    """Train and evaluate one configuration; return (and store) its record, whatever happens."""
+    """Train and evaluate one configuration; return (and store) its record, whatever happens: this is
+    the job boundary, nothing a run raises crosses it."""
+    try:
+        return _run_experiment(cfg)
+    except Exception as err:  # noqa: BLE001 - an error before the run's own handler: still a record
+        record = {"kind": RunRecord.kind, "record_version": RECORD_VERSION, "status": classify_failure(err),
+                  "error": error_line(err), "traceback": traceback.format_exc(limit=-8),
+                  "task": OmegaConf.select(cfg, "task.name", default=None),
+                  "attention": OmegaConf.select(cfg, "attention.name", default=None),
+                  "seed": OmegaConf.select(cfg, "seed", default=None),
+                  "finished_at": datetime.now(timezone.utc).isoformat(), "host": socket.gethostname()}
+        record["run_id"] = f"{record['task']}__{record['attention']}__s{record['seed']}__unresolved"
+        store = OmegaConf.select(cfg, "paths.store_dir", default=None, throw_on_resolution_failure=False)
+        if int(os.environ.get("RANK", "0")) == 0:
+            record["record_written"] = bool(store) and store_record(store, record)
+        return record
+
+
+def _run_experiment(cfg: DictConfig) -> dict:
     run: RunConfig = validate_run_config(cfg)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     hash_ = config_hash(resolved)
@@ -106,15 +153,16 @@ def run_experiment(cfg: DictConfig) -> dict:
         "started_at": datetime.now(timezone.utc).isoformat(), "host": socket.gethostname(),
         "output_dir": run.paths.output_dir, "software": software_versions(), "config": resolved,
     }
-    write = (lambda rec: write_record(run.paths.store_dir, rec)) if parallel.is_main else (lambda rec: None)
+    write = (lambda rec: store_record(run.paths.store_dir, rec)) if parallel.is_main else (lambda rec: None)
     write(record)
-    if run.trainer.num_threads:
-        torch.set_num_threads(run.trainer.num_threads)
-    seed_everything(run.seed)
     tracker = None
     start = time.perf_counter()
     exit_code = 1
     try:
+        if run.trainer.num_threads:
+            torch.set_num_threads(run.trainer.num_threads)
+        seed_everything(run.seed)
+        check_device_available(run.trainer.device)
         data = load_task(run.task, run.paths.data_dir)
         model = Classifier(run.model, run.attention, data.vocab_size, run.task.max_len, data.num_classes,
                            two_tower=getattr(run.task, "two_tower", False))
@@ -137,13 +185,15 @@ def run_experiment(cfg: DictConfig) -> dict:
     except Exception as err:  # noqa: BLE001 - every failure becomes a record, never a stopped sweep
         record.update(status=classify_failure(err), error=error_line(err),
                       traceback=traceback.format_exc(limit=-8))
-        record.setdefault("device", describe_device(resolve_device(run.trainer.device)))
-    finally:
-        record["wall_seconds"] = time.perf_counter() - start
-        record["finished_at"] = datetime.now(timezone.utc).isoformat()
+        record.setdefault("device", device_label(run.trainer.device))
+    record["wall_seconds"] = time.perf_counter() - start
+    record["finished_at"] = datetime.now(timezone.utc).isoformat()
+    try:
         if tracker is not None:
             tracker.finish(exit_code)
-        write(record)
-        if parallel.world > 1 and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
+    except Exception as err:  # noqa: BLE001 - the tracker's trouble is said, the record still written
+        print(f"lra-bench: warning: {rid}: the tracker did not finish: {error_line(err)}", file=sys.stderr)
+    record["record_written"] = write(record) is not False
+    if parallel.world > 1 and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
     return record
