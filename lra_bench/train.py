@@ -14,6 +14,7 @@ import dataclasses
 import math
 import os
 import random
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -135,16 +136,34 @@ class DataParallel:
 
 
 def capture_rng() -> dict:
-    return {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state(),
+    """Every RNG's state as tensors, lists and numbers only, so `last.pt` loads with weights_only=True."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss = random.getstate()
+    return {"torch": torch.get_rng_state(), "python": [version, list(internal), gauss],
+            "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                      "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
 
 
 def restore_rng(state: dict):
     torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    numpy = state["numpy"]
+    np.random.set_state((numpy["name"], numpy["keys"].numpy().astype(np.uint32), numpy["pos"], numpy["has_gauss"],
+                         numpy["cached_gaussian"]))
     if state.get("cuda") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def set_aside(path: Path, err: BaseException) -> Path:
+    """Rename an unreadable checkpoint out of the way (kept for a post-mortem) and say so in one line."""
+    aside = path.with_name(f"{path.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
+    os.replace(path, aside)
+    reason = " ".join(str(err).split())[:160] or type(err).__name__
+    print(f"lra-bench: warning: {path}: unreadable checkpoint ({type(err).__name__}: {reason}); set aside as "
+          f"{aside.name}, the run starts again from step 0", file=sys.stderr, flush=True)
+    return aside
 
 
 def atomic_save(obj, path: Path):
@@ -216,12 +235,24 @@ class Trainer:
     def _resume(self) -> TrainState | None:
         if not self.last_path.is_file():
             return None
-        saved = torch.load(self.last_path, map_location=self.device, weights_only=False)
-        self.model.load_state_dict(saved["model"])
-        self.optimizer.load_state_dict(saved["optimizer"])
-        self.scheduler.load_state_dict(saved["scheduler"])
-        restore_rng(saved["rng"])
-        return TrainState.from_checkpoint(saved)
+        fresh_model = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+        fresh_rng = capture_rng()
+        try:  # weights_only: a checkpoint is data, never code (a planted pickle is refused, not run)
+            saved = torch.load(self.last_path, map_location=self.device, weights_only=True)
+            state = TrainState.from_checkpoint(saved)
+            self.model.load_state_dict(saved["model"])
+            self.optimizer.load_state_dict(saved["optimizer"])
+            self.scheduler.load_state_dict(saved["scheduler"])
+            restore_rng(saved["rng"])
+        except Exception as err:  # noqa: BLE001 - truncated, corrupt, foreign or of an older layout
+            set_aside(self.last_path, err)  # and start as a fresh run would, whatever was half-loaded
+            self.model.load_state_dict(fresh_model)
+            self.optimizer = make_optimizer(self.model, self.config)
+            self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer,
+                                                               lambda s: lr_multiplier(s, self.config))
+            restore_rng(fresh_rng)
+            return None
+        return state
 
     def fit(self) -> TrainResult:
         cfg, world, rank = self.config, self.parallel.world, self.parallel.rank

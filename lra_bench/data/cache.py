@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..atomic import user_mode
 from . import Split
 
 SPLITS = ("train", "val", "test")
@@ -45,6 +46,7 @@ def cached_splits(folder: Path, build: Callable[[Path], None]) -> dict[str, Spli
     if not (folder / "COMPLETE").is_file():
         folder.parent.mkdir(parents=True, exist_ok=True)
         partial = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f"{folder.name}.partial-"))
+        partial.chmod(user_mode(directory=True))  # mkdtemp's 0700 would hide a shared cache from the group
         try:
             build(partial)
             (partial / "COMPLETE").write_text("ok\n")
