@@ -4,7 +4,7 @@
     lra-bench sweep [sweep=NAME] [ovr]  the default grid: every registered attention x the preset's tasks
     lra-bench report [--store DIR]      leaderboard tables and plots from the results store
     lra-bench prepare task=NAME         generate / read and check a task's data once
-    lra-bench ls attentions|tasks [PATTERN]
+    lra-bench ls attentions|tasks|runs [PATTERN]
     lra-bench new-attention NAME        a new variant file + config that already pass the conformance suite
     lra-bench bench [--attentions ...]  speed and memory vs sequence length, as ratios to softmax
     lra-bench diagnose [--trained]      entropy, concentration, log-variance, spikiness of each variant
@@ -170,10 +170,15 @@ def cmd_prepare(args: list[str]) -> int:
 def cmd_ls(args: list[str]) -> int:
     from .attention import get_attention_class, list_attentions
 
+    from .config import PROJECT_ROOT
+
     parser = argparse.ArgumentParser(prog="lra-bench ls")
-    parser.add_argument("what", choices=["attentions", "tasks"])
+    parser.add_argument("what", choices=["attentions", "tasks", "runs"])
     parser.add_argument("pattern", nargs="?", default="*")
+    parser.add_argument("--store", default=str(PROJECT_ROOT / "results" / "runs"), help="results store (runs)")
     opts = parser.parse_args(args)
+    if opts.what == "runs":
+        return list_runs(Path(opts.store), opts.pattern)
     if opts.what == "attentions":
         for name in list_attentions(opts.pattern):
             cls = get_attention_class(name)
@@ -185,6 +190,28 @@ def cmd_ls(args: list[str]) -> int:
         for name in group_options("task"):
             if fnmatch.fnmatch(name, opts.pattern):
                 print(name)
+    return 0
+
+
+def list_runs(store: Path, pattern: str) -> int:
+    """One line per run record: id, status (`stale` for a `running` record whose owner is gone), owner."""
+    import fnmatch
+    import json
+
+    from .ownership import is_stale
+
+    for path in sorted(store.glob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(record, dict) or record.get("kind", "run") != "run" or \
+                not fnmatch.fnmatch(str(record.get("run_id")), pattern):
+            continue
+        status = "stale" if is_stale(record, path) else record.get("status")
+        holder = record.get("owner") or {}
+        where = f"  (pid {holder.get('pid')} on {holder.get('host')})" if status in ("running", "stale") else ""
+        print(f"{record.get('run_id')}  {status}{where}")
     return 0
 
 

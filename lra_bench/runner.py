@@ -30,6 +30,7 @@ from .config import RunConfig, validate_run_config
 from .data import load_task
 from .errors import ConfigError, LraBenchError
 from .model import Classifier
+from .ownership import Heartbeat, RunBusy, claim_run, owner
 from .results import RECORD_VERSION, RunRecord, config_hash, read_record, run_id, variant_forms, write_record
 from .tracking import Tracker
 from .device import describe_device, resolve_device
@@ -137,9 +138,24 @@ def _run_experiment(cfg: DictConfig) -> dict:
     done = read_record(run.paths.store_dir, rid)
     if done and done.get("status") == "ok" and not run.rerun:
         return {**done, "skipped": True}
-    if run.rerun:
-        shutil.rmtree(checkpoint_dir, ignore_errors=True)
     parallel = DataParallel()
+    try:  # before anything touches the checkpoint folder: rerun=true never deletes a live run's
+        lock = claim_run(run.paths.checkpoint_dir, rid, done) if parallel.is_main else None
+    except RunBusy as busy:
+        print(f"lra-bench: error: {busy}", file=sys.stderr, flush=True)
+        return {"run_id": rid, "task": run.task.name, "attention": run.attention.name, "seed": run.seed,
+                "status": "busy", "error": str(busy)}
+    try:
+        if run.rerun:
+            shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        return _train_and_record(run, resolved, hash_, rid, checkpoint_dir, parallel)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train_and_record(run: RunConfig, resolved: dict, hash_: str, rid: str, checkpoint_dir: str,
+                      parallel: DataParallel) -> dict:
     if parallel.world > 1 and not torch.distributed.is_initialized():
         torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     run.trainer.device = job_device(run.trainer.device)
@@ -152,9 +168,10 @@ def _run_experiment(cfg: DictConfig) -> dict:
         "recipe": resolved.get("recipe", {}), "status": "running", "error": None,
         "started_at": datetime.now(timezone.utc).isoformat(), "host": socket.gethostname(),
         "output_dir": run.paths.output_dir, "software": software_versions(), "config": resolved,
+        "owner": owner(),
     }
     write = (lambda rec: store_record(run.paths.store_dir, rec)) if parallel.is_main else (lambda rec: None)
-    write(record)
+    heartbeat = Heartbeat(os.path.join(run.paths.store_dir, f"{rid}.json")) if write(record) else None
     tracker = None
     start = time.perf_counter()
     exit_code = 1
@@ -186,6 +203,8 @@ def _run_experiment(cfg: DictConfig) -> dict:
         record.update(status=classify_failure(err), error=error_line(err),
                       traceback=traceback.format_exc(limit=-8))
         record.setdefault("device", device_label(run.trainer.device))
+    if heartbeat is not None:
+        heartbeat.stop()
     record["wall_seconds"] = time.perf_counter() - start
     record["finished_at"] = datetime.now(timezone.utc).isoformat()
     try:
