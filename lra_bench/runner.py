@@ -186,6 +186,7 @@ def _train_and_record(run: RunConfig, resolved: dict, hash_: str, rid: str, chec
         record["num_parameters"] = sum(p.numel() for p in model.parameters())
         record["tokenization"] = data.tokenization
         record["data_sizes"] = {s: len(getattr(data, s)) for s in ("train", "val", "test")}
+        record["data_integrity"] = data.integrity
         logger = run.logger if parallel.is_main else dataclasses.replace(run.logger, backend="none")
         tracker = Tracker(logger, rid, run.paths.output_dir, resolved, [run.task.name, run.attention.name])
         record["wandb"] = {"path": tracker.path, "mode": run.logger.mode if tracker.run else "off",

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -38,6 +39,25 @@ def open_tokens(folder: Path, split: str, shape: tuple) -> np.memmap:
 
 def save_labels(folder: Path, split: str, labels) -> None:
     np.save(folder / f"{split}_labels.npy", np.asarray(labels, dtype=np.int64))
+
+
+INTEGRITY_FILE = "integrity.json"
+
+
+def save_integrity(folder: Path, listed: int, dropped: dict, first: str | None, where: str) -> None:
+    """Keep a cache's lost-example counts beside it (read by every run: `load_integrity`), and warn once,
+    when the cache is built, in one line."""
+    dropped = {reason: n for reason, n in dropped.items() if n}
+    (folder / INTEGRITY_FILE).write_text(json.dumps({"listed": listed, "dropped": dropped, "first": first}))
+    if dropped:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(dropped.items()))
+        print(f"lra-bench: warning: {where}: {sum(dropped.values())} of {listed} examples lost ({reasons}; "
+              f"first: {first})", file=sys.stderr, flush=True)
+
+
+def load_integrity(folder: Path) -> dict:
+    path = Path(folder) / INTEGRITY_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def cached_splits(folder: Path, build: Callable[[Path], None]) -> dict[str, Split]:

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from ..atomic import atomic_write
 from ..errors import ConfigError, DataError
 from . import TaskConfig, TaskData, find_in_release, register_task_family, release_root
-from .cache import cache_key, cached_splits, open_tokens, save_labels
+from .cache import cache_key, cached_splits, load_integrity, open_tokens, save_integrity, save_labels
 from .pathfinder_generator import generate_image, preset
 
 DIFFICULTIES = {"curv_baseline": 6, "curv_contour_length_9": 9, "curv_contour_length_14": 14}
@@ -151,7 +151,7 @@ def build_cache(partial: Path, folder: Path, resolution: int) -> dict:
     rows = [row for path in _metadata_files(folder) for row in read_metadata(path)]
     n = len(rows)
     bounds = {"train": (0, int(0.8 * n)), "val": (int(0.8 * n), int(0.9 * n)), "test": (int(0.9 * n), n)}
-    skipped = 0
+    skipped, first = 0, None
     for split, (lo, hi) in bounds.items():
         tokens = open_tokens(partial, split, (hi - lo, resolution * resolution))
         labels, kept = [], 0
@@ -159,6 +159,7 @@ def build_cache(partial: Path, folder: Path, resolution: int) -> dict:
             image = _read_image(folder / row[0] / row[1], resolution)
             if image is None:
                 skipped += 1
+                first = first or str(folder / row[0] / row[1])
                 continue
             tokens[kept] = image.reshape(-1).astype(np.int16) + 1
             labels.append(int(row[3]))
@@ -169,7 +170,7 @@ def build_cache(partial: Path, folder: Path, resolution: int) -> dict:
             full = np.load(partial / f"{split}_tokens.npy")[:kept]
             np.save(partial / f"{split}_tokens.npy", full)
         save_labels(partial, split, labels)
-    (partial / "skipped.txt").write_text(f"{skipped}\n")
+    save_integrity(partial, n, {"unreadable_or_missing_images": skipped}, first, f"Pathfinder {folder}")
     return {"images": n - skipped, "skipped": skipped}
 
 
@@ -187,7 +188,8 @@ def load_splits(config: PathfinderConfig, data_dir: str) -> TaskData:
     else:
         folder = find_level_folder(config, data_dir)
     stamp = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in _metadata_files(folder)]
-    key = cache_key(folder=str(folder.resolve()), metadata=stamp, tokenization=TOKENIZATION)
-    splits = cached_splits(Path(data_dir) / "pathfinder" / "data" / f"cache-{key}",
-                           lambda partial: build_cache(partial, folder, config.resolution))
-    return TaskData(**splits, vocab_size=257, num_classes=2, tokenization=TOKENIZATION)
+    key = cache_key(folder=str(folder.resolve()), metadata=stamp, tokenization=TOKENIZATION, layout=2)
+    cache = Path(data_dir) / "pathfinder" / "data" / f"cache-{key}"
+    splits = cached_splits(cache, lambda partial: build_cache(partial, folder, config.resolution))
+    return TaskData(**splits, vocab_size=257, num_classes=2, tokenization=TOKENIZATION,
+                    integrity=load_integrity(cache))
