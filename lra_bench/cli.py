@@ -22,7 +22,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from .compose import (CONFIG_NAME, check_overrides, compose, group_options, include_searchpath,
-                      register_generated_nodes)
+                      register_generated_nodes, screen_includes)
 from .config import CONF_DIR, validate_run_config
 from .errors import ConfigError, LraBenchError, did_you_mean
 
@@ -251,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(__doc__)
         return 0
+    screen_includes(lambda line: print(f"lra-bench: warning: {line}", file=sys.stderr))
     try:
         return COMMANDS[argv[0]](argv[1:])
     except LraBenchError as err:

@@ -31,6 +31,7 @@ from .config import TrainerConfig
 from .data import IGNORE_LABEL, PAD_ID, Split, TaskData
 from .data.pipeline import Prefetcher, ordered_batches, training_indices, training_loader
 from .device import PeakMemory, resolve_device
+from .errors import LraBenchError
 
 
 class Diverged(RuntimeError):
@@ -166,9 +167,21 @@ def set_aside(path: Path, err: BaseException) -> Path:
     return aside
 
 
+class CheckpointWriteError(LraBenchError):
+    """A checkpoint could not be written (a full disk, a quota): said in one line naming the file."""
+
+
 def atomic_save(obj, path: Path):
-    with atomic_write(path, mode="wb") as fh:
-        torch.save(obj, fh)
+    """torch.save through `atomic_write`; a full disk (torch's `[enforce fail at inline_container.cc]`
+    or ENOSPC) becomes one line naming the file, and the previous checkpoint stays whole."""
+    try:
+        with atomic_write(path, mode="wb") as fh:
+            torch.save(obj, fh)
+    except (OSError, RuntimeError) as err:
+        if isinstance(err, RuntimeError) and "inline_container" not in str(err) and "write" not in str(err).lower():
+            raise
+        raise CheckpointWriteError(f"{path}: could not write the checkpoint ({' '.join(str(err).split())[:120]}); "
+                                   f"is the disk full? free space there or set paths.checkpoint_dir") from None
 
 
 def compile_fresh(module: torch.nn.Module, backend: str = "inductor", mode: str = "default"):

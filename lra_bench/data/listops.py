@@ -202,8 +202,12 @@ def read_tsv(path: Path) -> list[tuple[str, int]]:
     if not path.is_file():
         raise DataError(f"{path}: ListOps file not found; expected the LRA release's "
                         "listops-1000/basic_{train,val,test}.tsv (lra_release.gz) or task.source=generate")
-    with open(path, newline="") as fh:
-        rows = list(csv.reader(fh, delimiter="\t"))
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh, delimiter="\t"))
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start}); "
+                        "expected the release's 'Source<TAB>Target' TSV") from None
     if not rows or rows[0] != HEADER:
         got = "\\t".join(rows[0]) if rows else "an empty file"
         raise DataError(f"{path}:1: expected header 'Source\\tTarget', got '{got[:60]}'")

@@ -100,8 +100,12 @@ def read_metadata(path: Path) -> list[list[str]]:
     """Rows of one metadata file, text or binary NumPy form."""
     raw = path.read_bytes()
     if raw.startswith(NUMPY_MAGIC):
-        array = np.load(io.BytesIO(raw), allow_pickle=False)
-        return [[str(x) for x in row] for row in np.atleast_2d(array)]
+        try:
+            array = np.load(io.BytesIO(raw), allow_pickle=False)
+        except (ValueError, EOFError, OSError) as err:  # truncated, or a pickled object array
+            raise DataError(f"{path}: unreadable NumPy metadata ({' '.join(str(err).split())[:100]}); expected "
+                            "the release's text rows or a NumPy array of strings (no pickles)") from None
+        return [[str(x) for x in row] for row in np.atleast_2d(array) if row.size]
     rows = [line.split() for line in raw.decode("utf-8", errors="replace").splitlines() if line.strip()]
     for lineno, row in enumerate(rows, start=1):
         if len(row) < 4 or row[3] not in ("0", "1"):
@@ -149,6 +153,9 @@ def _read_image(path: Path, resolution: int):
 def build_cache(partial: Path, folder: Path, resolution: int) -> dict:
     """Decode every listed PNG once into the split token arrays; returns counts (kept, skipped)."""
     rows = [row for path in _metadata_files(folder) for row in read_metadata(path)]
+    if not rows:
+        raise DataError(f"{folder / 'metadata'}: every metadata file is empty; expected one row per image "
+                        "('imgs/<k> sample_<n>.png <index> <label 0/1> ...')")
     n = len(rows)
     bounds = {"train": (0, int(0.8 * n)), "val": (int(0.8 * n), int(0.9 * n)), "test": (int(0.9 * n), n)}
     skipped, first = 0, None
