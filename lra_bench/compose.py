@@ -79,6 +79,8 @@ def register_generated_nodes():
     written = {p.stem for conf in [CONF_DIR, *include_conf_dirs()] for p in (conf / "attention").glob("*.yaml")}
     for name in (n for n in list_attentions() if n not in written):  # a YAML is the variant's node
         store.store(group="attention", name=name, node=dataclasses.asdict(attention_schema(name)(name=name)))
+    store.store(group="hydra/sweeper", name="job_list", provider="lra_bench",
+                node={"_target_": "hydra_plugins.lra_bench_sweeper.job_list_sweeper.JobListSweeper", "jobs_file": None})
     store.store(group="trainer", name="default", node=dataclasses.asdict(TrainerConfig()))
     store.store(group="model", name="default", node=dataclasses.asdict(ModelConfig(name="default")))
 

@@ -32,4 +32,4 @@ def test_an_unwritable_store_is_one_line_per_run_and_the_sweep_goes_on(workspace
     assert out.count("[ok] listops_small") == 2, "both runs trained"
     lines = [line for line in err.splitlines() if "could not write the record" in line]
     assert len(lines) == 4 and all(str(blocker) in line for line in lines)  # start and end of each run
-    assert "Traceback" not in err
+    assert "Traceback" not in err and "sweep finished: 2 unrecorded" in out
