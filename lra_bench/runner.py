@@ -110,6 +110,23 @@ def store_record(store_dir: str, record: dict) -> bool:
         return False
 
 
+def map_slurm_tasks_to_ranks():
+    """Under SLURM with several tasks in a job (`tasks_per_node > 1`, or nodes) and no torchrun, each task
+    is one DDP rank: RANK, WORLD_SIZE, LOCAL_RANK from SLURM's task variables (read by submitit's SLURM
+    environment, under submitit or plain srun), the job's first node as master, a port derived from the
+    job id (CUDA_VISIBLE_DEVICES kept: the runner picks cuda:LOCAL_RANK). One task, or torchrun: nothing."""
+    if "WORLD_SIZE" in os.environ or "SLURM_PROCID" not in os.environ or int(os.environ.get("SLURM_NTASKS", "1")) < 2:
+        return
+    import zlib
+
+    from submitit.slurm.slurm import SlurmJobEnvironment
+
+    job = SlurmJobEnvironment()
+    os.environ.update(RANK=str(job.global_rank), WORLD_SIZE=str(job.num_tasks), LOCAL_RANK=str(job.local_rank),
+                      LOCAL_WORLD_SIZE=str(job.num_tasks // max(job.num_nodes, 1)), MASTER_ADDR=job.hostnames[0])
+    os.environ.setdefault("MASTER_PORT", str(20000 + zlib.crc32(job.job_id.encode()) % 40000))
+
+
 def run_experiment(cfg: DictConfig) -> dict:
     """Train and evaluate one configuration; return (and store) its record, whatever happens: this is
     the job boundary, nothing a run raises crosses it."""
@@ -138,6 +155,7 @@ def _run_experiment(cfg: DictConfig) -> dict:
     done = read_record(run.paths.store_dir, rid)
     if done and done.get("status") == "ok" and not run.rerun:
         return {**done, "skipped": True}
+    map_slurm_tasks_to_ranks()
     parallel = DataParallel()
     try:  # before anything touches the checkpoint folder: rerun=true never deletes a live run's
         lock = claim_run(run.paths.checkpoint_dir, rid, done) if parallel.is_main else None

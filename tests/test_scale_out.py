@@ -47,3 +47,66 @@ def test_the_summary_comes_from_the_store_under_joblib(workspace):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "sweep finished: 2 ok" in proc.stdout
     assert len(list((workspace.root / "out" / "sweep").glob("multirun.yaml"))) == 1
+
+
+def test_slurm_launcher_requeues_on_timeout():
+    from hydra import compose, initialize_config_dir
+
+    from lra_bench.compose import register_generated_nodes
+    from lra_bench.config import CONF_DIR
+
+    register_generated_nodes()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=["hydra/launcher=slurm", "hydra.launcher.tasks_per_node=2"],
+                      return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher") and launcher.max_num_timeout >= 1
+    assert launcher.gpus_per_node == 2
+
+
+def test_slurm_tasks_become_ddp_ranks(monkeypatch):
+    from lra_bench.runner import map_slurm_tasks_to_ranks
+    from lra_bench.train import DataParallel
+
+    for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "LOCAL_WORLD_SIZE"):
+        monkeypatch.delenv(key, raising=False)
+    slurm = {"SLURM_JOB_ID": "4242", "SLURM_NTASKS": "4", "SLURM_PROCID": "3", "SLURM_LOCALID": "1",
+             "SLURM_NODEID": "1", "SLURM_JOB_NUM_NODES": "2", "SLURM_JOB_NODELIST": "gpu[07-08]",
+             "SLURM_STEP_NODELIST": "gpu[07-08]"}
+    for key, value in slurm.items():
+        monkeypatch.setenv(key, value)
+    map_slurm_tasks_to_ranks()
+    parallel = DataParallel()
+    assert (parallel.rank, parallel.world) == (3, 4)
+    import os
+    assert os.environ["LOCAL_RANK"] == "1" and os.environ["MASTER_ADDR"] == "gpu07"
+    for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "LOCAL_WORLD_SIZE"):
+        monkeypatch.delenv(key, raising=False)  # the export wrote os.environ directly
+
+
+def test_parallel_jobs_prepare_the_same_data_once(tmp_path, monkeypatch):
+    """Two jobs needing the same generated ListOps: one generates, the other waits and reads it."""
+    import threading
+    import time
+
+    from lra_bench.data import listops, load_task, task_schema
+
+    calls = []
+    real = listops.generate_examples
+
+    def slow_generate(*args, **kwargs):
+        calls.append(1)
+        time.sleep(0.5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(listops, "generate_examples", slow_generate)
+    cfg = task_schema("listops")(name="l", family="listops", num_classes=10, max_len=48, num_train=64, num_val=16,
+                                 num_test=16, min_length=4, max_length=48, max_depth=4, max_args=3, workers=1)
+    sizes = []
+    threads = [threading.Thread(target=lambda: sizes.append(len(load_task(cfg, str(tmp_path)).train)))
+               for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sizes == [64, 64] and len(calls) == 1

@@ -25,7 +25,8 @@ from pathlib import Path
 from ..atomic import atomic_write
 from ..errors import DataError
 from . import TaskConfig, TaskData, family_data_dir, find_in_release, register_task_family, release_root
-from .cache import cache_key, cached_splits, load_integrity, open_tokens, save_integrity, save_labels
+from .cache import (cache_key, cached_splits, load_integrity, open_tokens, preparation_lock, save_integrity,
+                    save_labels)
 
 OPERATORS = ("[MIN", "[MAX", "[MED", "[SM")
 END = "]"
@@ -262,6 +263,13 @@ def ensure_generated(config: ListOpsConfig, data_dir: str) -> Path:
     folder = generated_dir(config, data_dir)
     if all((folder / f"basic_{s}.tsv").is_file() for s in SPLITS):
         return folder
+    with preparation_lock(folder):  # a parallel job generating the same preset: wait for it
+        if not all((folder / f"basic_{s}.tsv").is_file() for s in SPLITS):
+            _generate(config, folder)
+    return folder
+
+
+def _generate(config: ListOpsConfig, folder: Path):
     folder.mkdir(parents=True, exist_ok=True)
     sizes = {"train": config.num_train, "val": config.num_val, "test": config.num_test}
     examples = generate_examples(sum(sizes.values()), config.min_length, config.max_length,
@@ -270,7 +278,6 @@ def ensure_generated(config: ListOpsConfig, data_dir: str) -> Path:
     for split in SPLITS:  # the official builder splits in this order
         write_tsv(folder / f"basic_{split}.tsv", examples[start:start + sizes[split]])
         start += sizes[split]
-    return folder
 
 
 def release_folder(config: ListOpsConfig, data_dir: str) -> Path:

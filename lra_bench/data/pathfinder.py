@@ -26,7 +26,8 @@ from tqdm.auto import tqdm
 from ..atomic import atomic_write
 from ..errors import ConfigError, DataError
 from . import TaskConfig, TaskData, find_in_release, register_task_family, release_root
-from .cache import cache_key, cached_splits, load_integrity, open_tokens, save_integrity, save_labels
+from .cache import (cache_key, cached_splits, load_integrity, open_tokens, preparation_lock, save_integrity,
+                    save_labels)
 from .pathfinder_generator import generate_image, preset
 
 DIFFICULTIES = {"curv_baseline": 6, "curv_contour_length_9": 9, "curv_contour_length_14": 14}
@@ -190,8 +191,10 @@ def load_splits(config: PathfinderConfig, data_dir: str) -> TaskData:
         folder = Path(data_dir) / "pathfinder" / "data" / f"generated-{key}" / f"pathfinder{config.resolution}" / \
             config.difficulty
         if not (folder / "COMPLETE").is_file():
-            generate_release(folder, config)
-            (folder / "COMPLETE").write_text("ok\n")
+            with preparation_lock(folder):  # a parallel job generating the same images: wait for it
+                if not (folder / "COMPLETE").is_file():
+                    generate_release(folder, config)
+                    (folder / "COMPLETE").write_text("ok\n")
     else:
         folder = find_level_folder(config, data_dir)
     stamp = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in _metadata_files(folder)]
