@@ -71,6 +71,7 @@ class TrainerConfig:
 
     max_steps: int = 300
     batch_size: int = 32
+    accumulate_grad_batches: int = 1  # a step's batch_size examples in this many passes (same update, less memory)
     lr: float = 1e-3
     weight_decay: float = 0.01
     beta1: float = 0.9
@@ -96,7 +97,7 @@ class TrainerConfig:
         _choice("trainer.precision", self.precision, ("auto", "fp32", "bf16"))
         _choice("trainer.compile_mode", self.compile_mode, COMPILE_MODES)
         _choice("trainer.device", self.device, ("auto", "cpu", "cuda"), prefix_ok=("cuda:",))
-        for key in ("max_steps", "batch_size", "eval_every", "log_every"):
+        for key in ("max_steps", "batch_size", "eval_every", "log_every", "accumulate_grad_batches"):
             _at_least(f"trainer.{key}", getattr(self, key), 1, "a positive integer")
         for key in ("eval_max_batches", "num_threads"):
             if getattr(self, key) is not None:
@@ -104,6 +105,9 @@ class TrainerConfig:
         _at_least("trainer.checkpoint_every", self.checkpoint_every, 0, "0 (= eval_every) or a positive integer")
         for key in ("warmup_steps", "weight_decay", "grad_clip", "chance_margin"):
             _at_least(f"trainer.{key}", getattr(self, key), 0, "a non-negative number")
+        if self.batch_size % self.accumulate_grad_batches:
+            raise ConfigError(f"trainer.accumulate_grad_batches: expected a divisor of trainer.batch_size="
+                              f"{self.batch_size}, got {self.accumulate_grad_batches}")
         if not self.lr > 0:
             raise ConfigError(f"trainer.lr: expected a positive learning rate, got {self.lr}")
         for key in ("beta1", "beta2"):

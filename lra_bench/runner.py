@@ -11,6 +11,7 @@ torchrun only rank 0 writes records, checkpoints and W&B.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import platform
 import shutil
@@ -35,6 +36,9 @@ from .results import RECORD_VERSION, RunRecord, config_hash, read_record, run_id
 from .tracking import Tracker
 from .device import describe_device, resolve_device
 from .train import DataParallel, Diverged, Trainer
+
+
+log = logging.getLogger(__name__)
 
 
 def seed_everything(seed: int):
@@ -190,6 +194,8 @@ def _train_and_record(run: RunConfig, resolved: dict, hash_: str, rid: str, chec
     }
     write = (lambda rec: store_record(run.paths.store_dir, rec)) if parallel.is_main else (lambda rec: None)
     heartbeat = Heartbeat(os.path.join(run.paths.store_dir, f"{rid}.json")) if write(record) else None
+    if parallel.is_main:
+        log.info("run %s: started (%s)", rid, run.paths.output_dir)
     tracker = None
     start = time.perf_counter()
     exit_code = 1
@@ -232,6 +238,8 @@ def _train_and_record(run: RunConfig, resolved: dict, hash_: str, rid: str, chec
     except Exception as err:  # noqa: BLE001 - the tracker's trouble is said, the record still written
         print(f"lra-bench: warning: {rid}: the tracker did not finish: {error_line(err)}", file=sys.stderr)
     record["record_written"] = write(record) is not False
+    if parallel.is_main:
+        log.info("run %s: %s%s", rid, record["status"], f" ({record['error']})" if record.get("error") else "")
     if parallel.world > 1 and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
     return record

@@ -11,6 +11,7 @@ it and ends with the same metrics as an unbroken run (tested on a CPU). Plain Py
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import os
 import random
@@ -32,6 +33,9 @@ from .data import IGNORE_LABEL, PAD_ID, Split, TaskData
 from .data.pipeline import Prefetcher, ordered_batches, training_indices, training_loader
 from .device import PeakMemory, resolve_device
 from .errors import LraBenchError
+
+
+log = logging.getLogger(__name__)
 
 
 class Diverged(RuntimeError):
@@ -316,17 +320,35 @@ class Trainer:
                     if self.parallel.is_main:
                         atomic_save({"model": self.model.state_dict(), "step": step}, self.best_path)
                 bar.set_postfix(loss=f"{mean_loss:.3f}", val_acc=f"{val['accuracy']:.3f}")
+                if self.parallel.is_main:  # tqdm is off without a TTY: the job log (Hydra, SLURM's .out) gets this
+                    log.info("step %d/%d: train loss %.4f, val accuracy %.4f (best %.4f at step %d)", step,
+                             cfg.max_steps, mean_loss, val["accuracy"], state.best_accuracy, state.best_step)
             if step % checkpoint_every == 0 or step == cfg.max_steps:
                 state.step = step
                 self._save_last(state)
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
-        """One optimisation step on a batch; returns the loss averaged over processes (a device sync)."""
+        """One optimisation step on a batch; returns the loss averaged over processes (a device sync).
+        With `accumulate_grad_batches` = k the batch goes through in k parts whose summed losses are
+        divided by the whole batch's count: the same gradient as one pass (up to rounding)."""
         x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-        with self.autocast:
-            loss, _, _ = loss_and_hits(self.train_model(x), y)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        parts = self.config.accumulate_grad_batches
+        if parts == 1:
+            with self.autocast:
+                loss, _, _ = loss_and_hits(self.train_model(x), y)
+            loss.backward()
+        else:
+            counted = (y != IGNORE_LABEL).sum().clamp(min=1)
+            loss = torch.zeros((), device=self.device)
+            for i, (x_part, y_part) in enumerate(zip(x.chunk(parts), y.chunk(parts))):
+                last = i == parts - 1
+                no_sync = self.train_model.no_sync() if self.parallel.world > 1 and not last else nullcontext()
+                with no_sync, self.autocast:  # DDP averages the gradients once, on the last part
+                    part, _, _ = loss_and_hits(self.train_model(x_part), y_part, reduction="sum")
+                    part = part / counted
+                part.backward()
+                loss = loss + part.detach()
         if self.config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()

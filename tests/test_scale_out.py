@@ -110,3 +110,32 @@ def test_parallel_jobs_prepare_the_same_data_once(tmp_path, monkeypatch):
     for thread in threads:
         thread.join()
     assert sizes == [64, 64] and len(calls) == 1
+
+
+def test_gradient_accumulation_follows_one_pass(workspace):
+    """trainer.accumulate_grad_batches=4: the published batch in four passes, the same training."""
+    import pytest
+
+    curves = {}
+    for parts in (1, 4):
+        store = workspace.root / f"runs{parts}"
+        assert main(["train", *workspace.overrides(
+            "model.dropout=0", "trainer.log_every=1", f"trainer.accumulate_grad_batches={parts}",
+            f"paths.store_dir={store}", f"paths.checkpoint_dir={workspace.root / f'ckpt{parts}'}")]) == 0
+        (path,) = store.glob("*.json")
+        curves[parts] = json.loads(path.read_text())["loss_curve"]
+    assert len(curves[1]) == 6
+    for (step, one), (_, four) in zip(curves[1], curves[4]):
+        assert four == pytest.approx(one, rel=1e-4, abs=1e-5), step
+
+
+def test_accumulation_must_divide_the_batch(workspace, capsys):
+    assert main(["train", *workspace.overrides("trainer.accumulate_grad_batches=5")]) == 2
+    assert "trainer.accumulate_grad_batches: expected a divisor of trainer.batch_size=16, got 5" in capsys.readouterr().err
+
+
+def test_progress_goes_to_the_job_log(workspace):
+    assert main(["train", *workspace.overrides()]) == 0
+    (job_log,) = (workspace.root / "out" / "run").glob("*.log")
+    text = job_log.read_text()
+    assert "step 3/6: train loss" in text and "step 6/6: train loss" in text and ": ok" in text
