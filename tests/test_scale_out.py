@@ -4,6 +4,8 @@ store after the launcher returns, under any launcher."""
 
 import json
 
+import pytest
+
 from lra_bench.attention import get_attention_class, list_attentions
 from lra_bench.cli import main
 
@@ -114,8 +116,6 @@ def test_parallel_jobs_prepare_the_same_data_once(tmp_path, monkeypatch):
 
 def test_gradient_accumulation_follows_one_pass(workspace):
     """trainer.accumulate_grad_batches=4: the published batch in four passes, the same training."""
-    import pytest
-
     curves = {}
     for parts in (1, 4):
         store = workspace.root / f"runs{parts}"
@@ -139,3 +139,16 @@ def test_progress_goes_to_the_job_log(workspace):
     (job_log,) = (workspace.root / "out" / "run").glob("*.log")
     text = job_log.read_text()
     assert "step 3/6: train loss" in text and "step 6/6: train loss" in text and ": ok" in text
+
+
+@pytest.mark.slow  # starting a local Ray cluster takes ~30 s and >1 GB: past the default suite's budget
+def test_ray_launcher_runs_a_two_job_sweep(workspace):
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="pip install lra-bench[ray]")
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "lra_bench.cli", "sweep", "hydra/launcher=ray", "task=listops_small",
+                           "attention=softmax,linear", *workspace.overrides()], capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "sweep finished: 2 ok" in proc.stdout
