@@ -18,8 +18,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -28,6 +26,7 @@ from .compose import (CONFIG_NAME, check_overrides, compose, group_options, incl
                       register_generated_nodes, screen_includes)
 from .config import CONF_DIR, validate_run_config
 from .errors import ConfigError, LraBenchError, did_you_mean
+from .sweep import MANIFEST_ENV, impossible_pairs, new_manifest, note_job, split_jobs, sweep_summary
 
 _FINISHED: list[dict] = []
 
@@ -115,119 +114,21 @@ def sweep_overrides(args: list[str]) -> list[list[str]]:
     return runs
 
 
-MANIFEST_ENV = "LRA_BENCH_SWEEP_MANIFEST"
-
-
-def split_jobs(runs: list[list[str]]) -> tuple[list[str], list[list[str]]]:
-    """(Hydra's own overrides, every job's overrides): each grid of `sweep_overrides` expanded into its
-    product as Hydra's basic sweeper would (a later value of a key wins), the `hydra...` and `--flag`
-    overrides kept apart for the command line."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    hydra_args = [o for o in runs[0] if o.startswith(("hydra", "-"))]
-    parser = OverridesParser.create()
-    jobs = []
-    for grid in runs:
-        plain = [o for o in grid if not o.startswith(("hydra", "-"))]
-        jobs += BasicSweeper.split_arguments(parser.parse_overrides(plain), None)[0]
-    return hydra_args, jobs
-
-
-def impossible_pairs(runs: list[list[str]], args: list[str]) -> list[dict]:
-    """Task x registered variant pairs a preset's grid leaves out because the variant lacks the form the
-    task needs (causal or not): recorded as n/a in the summary, never launched. None when the user
-    named the attentions."""
-    from .attention import get_attention_class, list_attentions
-
-    if any(a.lstrip("+").startswith("attention=") for a in args):
-        return []
-    pairs = []
-    for grid in runs:
-        task = next((o.split("=", 1)[1] for o in grid if o.startswith("task=")), None)
-        chosen = next((o.split("=", 1)[1].split(",") for o in grid if o.startswith("attention=")), None)
-        if task is None or chosen is None or "," in task:
-            continue
-        causal = bool(compose([o for o in grid if not o.startswith(("hydra", "-")) and "," not in o]).model.causal)
-        pairs += [{"task": task, "attention": name, "status": "n/a",
-                   "reason": "no causal form" if causal else "causal only"}
-                  for name in list_attentions() if name not in chosen
-                  and not get_attention_class(name).has_form(causal=causal)]
-    return pairs
-
-
 def cmd_sweep(args: list[str]) -> int:
     """Every job of the preset as ONE Hydra multirun (one job array under submitit; the joblib slots all
     busy), then the summary from what the jobs left in the store (so it holds under every launcher)."""
-    import json
-    import uuid
-
     runs = sweep_overrides(args)
     for overrides in runs:
         check_overrides(overrides)
     hydra_args, jobs = split_jobs(runs)
     not_applicable = impossible_pairs(runs, args)
-    store = Path(compose(jobs[0]).paths.store_dir)
-    manifest = store / ".sweeps" / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    try:
-        manifest.mkdir(parents=True, exist_ok=True)
-    except OSError as err:  # the runs will say it too, one line each; a local sweep still gets its summary
-        manifest = Path(tempfile.mkdtemp(prefix="lra-bench-sweep-"))
-        print(f"lra-bench: warning: {store}: cannot hold the sweep's manifest ({err.strerror}); using {manifest}",
-              file=sys.stderr)
+    manifest = new_manifest(Path(compose(jobs[0]).paths.store_dir))
     jobs_file = manifest / "jobs.json"
     jobs_file.write_text(json.dumps(jobs, indent=1))
     print(f"sweep: {len(jobs)} jobs in one multirun, {len(not_applicable)} n/a pairs; manifest {manifest}", flush=True)
     _launch(["hydra/sweeper=job_list", f"hydra.sweeper.jobs_file={jobs_file}",
              f"++hydra.job.env_set.{MANIFEST_ENV}={manifest}", *hydra_args], multirun=True)
     return sweep_summary(manifest, len(jobs), not_applicable)
-
-
-def note_job(record: dict):
-    """In a job of `lra-bench sweep`: leave its outcome in the sweep's manifest folder (in the store)."""
-    folder = os.environ.get(MANIFEST_ENV)
-    if not folder:
-        return
-    from hydra.core.hydra_config import HydraConfig
-
-    from .atomic import atomic_write
-
-    entry = {k: record.get(k) for k in ("run_id", "task", "attention", "seed", "status", "error", "skipped")}
-    if record.get("record_written") is False:
-        entry["status"] = "unrecorded"  # trained, but the store did not take its record
-    try:
-        with atomic_write(Path(folder) / f"job-{HydraConfig.get().job.num}.json") as fh:
-            json.dump(entry, fh)
-    except (OSError, ValueError) as err:
-        print(f"lra-bench: error: could not note job {record.get('run_id')} in {folder}: {err}", file=sys.stderr)
-
-
-def sweep_summary(manifest: Path, expected: int, not_applicable: list[dict]) -> int:
-    """Tally the jobs' outcomes from the manifest (a job that left none: `no result`), keep it as
-    summary.json beside them; the exit status says whether any run did not end `ok` (1) or not (0)."""
-    entries = []
-    for path in sorted(manifest.glob("job-*.json")):
-        try:
-            entries.append(json.loads(path.read_text()))
-        except (OSError, ValueError):
-            continue
-    counts: dict[str, int] = {}
-    for entry in entries:
-        status = "skipped" if entry.get("skipped") else entry.get("status")
-        counts[status] = counts.get(status, 0) + 1
-    if expected > len(entries):
-        counts["no result"] = expected - len(entries)
-    if not_applicable:
-        counts["n/a"] = len(not_applicable)
-    (manifest / "summary.json").write_text(json.dumps({"counts": counts, "jobs": entries,
-                                                       "not_applicable": not_applicable}, indent=1))
-    print("sweep finished: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), flush=True)
-    failed = sum(n for status, n in counts.items() if status not in ("ok", "skipped", "n/a"))
-    if failed:
-        print(f"lra-bench: error: {failed} of {expected} runs did not finish ok (see the records or "
-              f"`lra-bench report`; summary {manifest / 'summary.json'})", file=sys.stderr)
-        return 1
-    return 0
 
 
 def cmd_report(args: list[str]) -> int:
@@ -289,7 +190,6 @@ def cmd_ls(args: list[str]) -> int:
 def list_runs(store: Path, pattern: str) -> int:
     """One line per run record: id, status (`stale` for a `running` record whose owner is gone), owner."""
     import fnmatch
-    import json
 
     from .ownership import is_stale
 

@@ -14,7 +14,7 @@ from lra_bench.data.cache import cached_splits
 
 def _train_then_mark_killed(workspace):
     """One complete tiny run, then its record set back to `running`: the next start resumes from last.pt."""
-    assert main(["train", *workspace.overrides("trainer.checkpoint_every=3")]) == 0
+    assert main(["train", *workspace.overrides("trainer.checkpoint_every=3", f"paths.checkpoint_dir={workspace.root / 'ckpt'}")]) == 0
     (path,) = workspace.store.glob("*.json")
     record = json.loads(path.read_text())
     path.write_text(json.dumps({**record, "status": "running"}))
@@ -36,7 +36,7 @@ def test_a_planted_checkpoint_is_refused_and_set_aside(workspace, capsys, tmp_pa
     marker = tmp_path / "payload_ran"
     torch.save({"model": Planted(marker)}, last)
     capsys.readouterr()
-    assert main(["train", *workspace.overrides("trainer.checkpoint_every=3")]) == 0
+    assert main(["train", *workspace.overrides("trainer.checkpoint_every=3", f"paths.checkpoint_dir={workspace.root / 'ckpt'}")]) == 0
     assert not marker.exists(), "the pickled payload ran"
     err = capsys.readouterr().err
     (line,) = [line for line in err.splitlines() if "unreadable checkpoint" in line]
@@ -51,7 +51,7 @@ def test_a_truncated_checkpoint_is_named_and_the_run_restarts(workspace, capsys)
     first, last = _train_then_mark_killed(workspace)
     last.write_bytes(last.read_bytes()[:100])
     capsys.readouterr()
-    assert main(["train", *workspace.overrides("trainer.checkpoint_every=3")]) == 0
+    assert main(["train", *workspace.overrides("trainer.checkpoint_every=3", f"paths.checkpoint_dir={workspace.root / 'ckpt'}")]) == 0
     assert f"lra-bench: warning: {last}: unreadable checkpoint" in capsys.readouterr().err
     (record,) = workspace.records()
     assert record["status"] == "ok" and record["metrics"] == first["metrics"]

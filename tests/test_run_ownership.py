@@ -70,6 +70,6 @@ def test_the_heartbeat_keeps_a_running_record_fresh(tmp_path):
 
 
 def test_a_run_record_names_its_owner(workspace):
-    assert main(["train", *workspace.overrides()]) == 0
+    assert main(["train", *workspace.overrides(f"paths.checkpoint_dir={workspace.root / 'ckpt'}")]) == 0
     (record,) = workspace.records()
     assert record["owner"]["pid"] == os.getpid() and record["owner"]["host"] == socket.gethostname()

@@ -135,7 +135,7 @@ def test_accumulation_must_divide_the_batch(workspace, capsys):
 
 
 def test_progress_goes_to_the_job_log(workspace):
-    assert main(["train", *workspace.overrides()]) == 0
+    assert main(["train", *workspace.overrides(f"paths.checkpoint_dir={workspace.root / 'ckpt'}")]) == 0
     (job_log,) = (workspace.root / "out" / "run").glob("*.log")
     text = job_log.read_text()
     assert "step 3/6: train loss" in text and "step 6/6: train loss" in text and ": ok" in text
