@@ -73,7 +73,7 @@ def cmd_train(args: list[str]) -> int:
     if failed and not multirun:
         print(f"lra-bench: error: run {failed[0]['status']}: {failed[0]['error']}", file=sys.stderr)
         return 1
-    return 0
+    return 1 if any(r.get("record_written") is False for r in _FINISHED) else 0  # said on stderr by the run
 
 
 def sweep_overrides(args: list[str]) -> list[list[str]]:

@@ -33,3 +33,11 @@ def test_an_unwritable_store_is_one_line_per_run_and_the_sweep_goes_on(workspace
     lines = [line for line in err.splitlines() if "could not write the record" in line]
     assert len(lines) == 4 and all(str(blocker) in line for line in lines)  # start and end of each run
     assert "Traceback" not in err and "sweep finished: 2 unrecorded" in out
+
+
+def test_train_with_an_unwritable_store_exits_non_zero(workspace, capsys, tmp_path):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("")
+    code = main(["train", *workspace.overrides(f"paths.store_dir={blocker}/runs",
+                                               f"paths.checkpoint_dir={tmp_path / 'ckpt'}")])
+    assert code == 1 and "could not write the record" in capsys.readouterr().err
