@@ -83,7 +83,7 @@ def test_slurm_tasks_become_ddp_ranks(monkeypatch):
     import os
     assert os.environ["LOCAL_RANK"] == "1" and os.environ["MASTER_ADDR"] == "gpu07"
     for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "LOCAL_WORLD_SIZE"):
-        monkeypatch.delenv(key, raising=False)  # the export wrote os.environ directly
+        os.environ.pop(key, None)  # written outside monkeypatch: it must not restore them after the test
 
 
 def test_parallel_jobs_prepare_the_same_data_once(tmp_path, monkeypatch):
