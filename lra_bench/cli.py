@@ -5,7 +5,7 @@
     lra-bench report [--store DIR]      leaderboard tables and plots from the results store
     lra-bench sync [FOLDERS]            upload offline W&B runs (outputs/, multirun/)
     lra-bench prepare task=NAME         generate / read and check a task's data once
-    lra-bench ls attentions|tasks [PATTERN]
+    lra-bench ls attentions|tasks|runs [PATTERN]
     lra-bench new-attention NAME        a new variant file + config that already pass the conformance suite
     lra-bench bench [--attentions ...]  speed and memory vs sequence length, as ratios to softmax
     lra-bench diagnose [--trained]      entropy, concentration, log-variance, spikiness of each variant
@@ -16,6 +16,7 @@ Overrides are checked before Hydra starts: a wrong name, key or type prints one 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -23,9 +24,10 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from .compose import (CONFIG_NAME, check_overrides, compose, group_options, include_searchpath,
-                      register_generated_nodes)
+                      register_generated_nodes, screen_includes)
 from .config import CONF_DIR, validate_run_config
 from .errors import ConfigError, LraBenchError, did_you_mean
+from .sweep import MANIFEST_ENV, impossible_pairs, new_manifest, note_job, split_jobs, sweep_summary
 
 _FINISHED: list[dict] = []
 
@@ -36,13 +38,15 @@ def _job(cfg):
 
     record = run_experiment(cfg)
     _FINISHED.append(record)
+    note_job(record)
     acc = (record.get("metrics") or {}).get("test_accuracy")
-    summary = f"test_acc={acc:.4f}" if acc is not None else record["error"]
+    summary = f"test_acc={acc:.4f}" if acc is not None else record.get("error")
     status = "skipped, already complete" if record.get("skipped") else record["status"]
     if record.get("skipped"):
         summary += f" (record {record['skipped']}; add rerun=true to train it again)"
     if int(os.environ.get("RANK", "0")) == 0:
-        print(f"[{status}] {record['task']} x {record['attention']} (seed {record['seed']}): {summary}", flush=True)
+        print(f"[{status}] {record.get('task')} x {record.get('attention')} (seed {record.get('seed')}): {summary}",
+              flush=True)
     return record["status"]
 
 
@@ -72,7 +76,7 @@ def cmd_train(args: list[str]) -> int:
     if failed and not multirun:
         print(f"lra-bench: error: run {failed[0]['status']}: {failed[0]['error']}", file=sys.stderr)
         return 1
-    return 0
+    return 1 if any(r.get("record_written") is False for r in _FINISHED) else 0  # said on stderr by the run
 
 
 def sweep_overrides(args: list[str]) -> list[list[str]]:
@@ -114,18 +118,20 @@ def sweep_overrides(args: list[str]) -> list[list[str]]:
 
 
 def cmd_sweep(args: list[str]) -> int:
+    """Every job of the preset as ONE Hydra multirun (one job array under submitit; the joblib slots all
+    busy), then the summary from what the jobs left in the store (so it holds under every launcher)."""
     runs = sweep_overrides(args)
     for overrides in runs:
         check_overrides(overrides)
-    _FINISHED.clear()
-    for overrides in runs:
-        _launch(overrides, multirun=True)
-    counts = {}
-    for record in _FINISHED:
-        counts[record["status"]] = counts.get(record["status"], 0) + 1
-    if _FINISHED:
-        print("sweep finished: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
-    return 0
+    hydra_args, jobs = split_jobs(runs)
+    not_applicable = impossible_pairs(runs, args)
+    manifest = new_manifest(Path(compose(jobs[0]).paths.store_dir))
+    jobs_file = manifest / "jobs.json"
+    jobs_file.write_text(json.dumps(jobs, indent=1))
+    print(f"sweep: {len(jobs)} jobs in one multirun, {len(not_applicable)} n/a pairs; manifest {manifest}", flush=True)
+    _launch(["hydra/sweeper=job_list", f"hydra.sweeper.jobs_file={jobs_file}",
+             f"++hydra.job.env_set.{MANIFEST_ENV}={manifest}", *hydra_args], multirun=True)
+    return sweep_summary(manifest, len(jobs), not_applicable)
 
 
 def cmd_report(args: list[str]) -> int:
@@ -190,10 +196,15 @@ def cmd_prepare(args: list[str]) -> int:
 def cmd_ls(args: list[str]) -> int:
     from .attention import get_attention_class, list_attentions
 
+    from .config import PROJECT_ROOT
+
     parser = argparse.ArgumentParser(prog="lra-bench ls")
-    parser.add_argument("what", choices=["attentions", "tasks"])
+    parser.add_argument("what", choices=["attentions", "tasks", "runs"])
     parser.add_argument("pattern", nargs="?", default="*")
+    parser.add_argument("--store", default=str(PROJECT_ROOT / "results" / "runs"), help="results store (runs)")
     opts = parser.parse_args(args)
+    if opts.what == "runs":
+        return list_runs(Path(opts.store), opts.pattern)
     if opts.what == "attentions":
         for name in list_attentions(opts.pattern):
             cls = get_attention_class(name)
@@ -205,6 +216,27 @@ def cmd_ls(args: list[str]) -> int:
         for name in group_options("task"):
             if fnmatch.fnmatch(name, opts.pattern):
                 print(name)
+    return 0
+
+
+def list_runs(store: Path, pattern: str) -> int:
+    """One line per run record: id, status (`stale` for a `running` record whose owner is gone), owner."""
+    import fnmatch
+
+    from .ownership import is_stale
+
+    for path in sorted(store.glob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(record, dict) or record.get("kind", "run") != "run" or \
+                not fnmatch.fnmatch(str(record.get("run_id")), pattern):
+            continue
+        status = "stale" if is_stale(record, path) else record.get("status")
+        holder = record.get("owner") or {}
+        where = f"  (pid {holder.get('pid')} on {holder.get('host')})" if status in ("running", "stale") else ""
+        print(f"{record.get('run_id')}  {status}{where}")
     return 0
 
 
@@ -244,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(__doc__)
         return 0
+    screen_includes(lambda line: print(f"lra-bench: warning: {line}", file=sys.stderr))
     try:
         return COMMANDS[argv[0]](argv[1:])
     except LraBenchError as err:

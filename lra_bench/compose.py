@@ -27,6 +27,31 @@ from .errors import ConfigError, did_you_mean
 CONFIG_NAME = "train"
 
 
+def screen_includes(warn) -> None:
+    """Take out of LRA_BENCH_INCLUDE (for this process and every job it starts) what would stop every
+    command when the attention package imports it: a path that does not exist, a plugin file that
+    does not compile. Each is `warn`ed in one line naming it; a folder keeps its good files."""
+    entries = [item for item in os.environ.get("LRA_BENCH_INCLUDE", "").split(os.pathsep) if item]
+    kept = []
+    for item in entries:
+        path = Path(item)
+        if not path.exists():
+            warn(f"LRA_BENCH_INCLUDE: {item}: no such file or folder; skipped")
+            continue
+        files = sorted(path.glob("*.py")) if path.is_dir() else [path]
+        good = []
+        for file in files:
+            try:
+                compile(file.read_bytes(), str(file), "exec")
+                good.append(file)
+            except (SyntaxError, ValueError, OSError) as err:
+                where = f"{file}:{err.lineno}" if isinstance(err, SyntaxError) else str(file)
+                warn(f"LRA_BENCH_INCLUDE: {where}: {type(err).__name__}: {getattr(err, 'msg', err)}; plugin skipped")
+        kept += [item] if len(good) == len(files) else [str(f) for f in good]
+    if kept != entries:
+        os.environ["LRA_BENCH_INCLUDE"] = os.pathsep.join(kept)
+
+
 def include_conf_dirs() -> list[Path]:
     """The `conf/` folders next to LRA_BENCH_INCLUDE entries: the configs of variants kept outside the package."""
     folders = []
@@ -54,6 +79,8 @@ def register_generated_nodes():
     written = {p.stem for conf in [CONF_DIR, *include_conf_dirs()] for p in (conf / "attention").glob("*.yaml")}
     for name in (n for n in list_attentions() if n not in written):  # a YAML is the variant's node
         store.store(group="attention", name=name, node=dataclasses.asdict(attention_schema(name)(name=name)))
+    store.store(group="hydra/sweeper", name="job_list", provider="lra_bench",
+                node={"_target_": "hydra_plugins.lra_bench_sweeper.job_list_sweeper.JobListSweeper", "jobs_file": None})
     store.store(group="trainer", name="default", node=dataclasses.asdict(TrainerConfig()))
     store.store(group="model", name="default", node=dataclasses.asdict(ModelConfig(name="default")))
 

@@ -41,6 +41,9 @@ class ModelConfig:
         _choice("model.pooling", self.pooling, ("mean", "cls", "last", "none"))
         _choice("model.positions", self.positions, ("learned", "sinusoidal", "none"))
         _choice("model.two_tower_combine", self.two_tower_combine, ("paper", "concat"))
+        for key in ("dim", "depth", "num_heads", "mlp_dim") + (("qkv_dim",) if self.qkv_dim is not None else ()):
+            _at_least(f"model.{key}", getattr(self, key), 1, "a positive integer")
+        _in_range("model.dropout", self.dropout, 0.0, 1.0, "a probability in [0, 1)")
         qkv = self.qkv_dim or self.dim
         if qkv % self.num_heads:
             raise ConfigError(f"model.qkv_dim: {qkv} must be divisible by model.num_heads={self.num_heads}")
@@ -68,6 +71,7 @@ class TrainerConfig:
 
     max_steps: int = 300
     batch_size: int = 32
+    accumulate_grad_batches: int = 1  # a step's batch_size examples in this many passes (same update, less memory)
     lr: float = 1e-3
     weight_decay: float = 0.01
     beta1: float = 0.9
@@ -93,9 +97,21 @@ class TrainerConfig:
         _choice("trainer.precision", self.precision, ("auto", "fp32", "bf16"))
         _choice("trainer.compile_mode", self.compile_mode, COMPILE_MODES)
         _choice("trainer.device", self.device, ("auto", "cpu", "cuda"), prefix_ok=("cuda:",))
-        for key in ("max_steps", "batch_size", "eval_every", "log_every"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"trainer.{key}: expected a positive integer, got {getattr(self, key)}")
+        for key in ("max_steps", "batch_size", "eval_every", "log_every", "accumulate_grad_batches"):
+            _at_least(f"trainer.{key}", getattr(self, key), 1, "a positive integer")
+        for key in ("eval_max_batches", "num_threads"):
+            if getattr(self, key) is not None:
+                _at_least(f"trainer.{key}", getattr(self, key), 1, "a positive integer or null")
+        _at_least("trainer.checkpoint_every", self.checkpoint_every, 0, "0 (= eval_every) or a positive integer")
+        for key in ("warmup_steps", "weight_decay", "grad_clip", "chance_margin"):
+            _at_least(f"trainer.{key}", getattr(self, key), 0, "a non-negative number")
+        if self.batch_size % self.accumulate_grad_batches:
+            raise ConfigError(f"trainer.accumulate_grad_batches: expected a divisor of trainer.batch_size="
+                              f"{self.batch_size}, got {self.accumulate_grad_batches}")
+        if not self.lr > 0:
+            raise ConfigError(f"trainer.lr: expected a positive learning rate, got {self.lr}")
+        for key in ("beta1", "beta2"):
+            _in_range(f"trainer.{key}", getattr(self, key), 0.0, 1.0, "a value in [0, 1)")
 
 
 @dataclass
@@ -143,6 +159,17 @@ class RunConfig:
     paths: PathsConfig
     recipe: RecipeConfig = field(default_factory=RecipeConfig)
     rerun: bool = False
+
+
+def _at_least(key: str, value, low, expected: str):
+    if value < low:
+        raise ConfigError(f"{key}: expected {expected}, got {value}")
+
+
+def _in_range(key: str, value: float, low: float, high: float, expected: str):
+    """`low <= value < high`, else one line naming the key."""
+    if not low <= value < high:
+        raise ConfigError(f"{key}: expected {expected}, got {value}")
 
 
 def _choice(key: str, value: str, allowed: tuple, prefix_ok: tuple = ()):

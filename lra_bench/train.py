@@ -11,26 +11,28 @@ it and ends with the same metrics as an unbroken run (tested on a CPU). Plain Py
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import os
-import random
 import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .atomic import atomic_write
+from .checkpoint import atomic_save, capture_rng, restore_rng, set_aside
 from .config import TrainerConfig
 from .data import IGNORE_LABEL, PAD_ID, Split, TaskData
 from .data.pipeline import Prefetcher, ordered_batches, training_indices, training_loader
 from .device import PeakMemory, resolve_device
+
+
+log = logging.getLogger(__name__)
 
 
 class Diverged(RuntimeError):
@@ -135,24 +137,6 @@ class DataParallel:
         return value
 
 
-def capture_rng() -> dict:
-    return {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
-
-
-def restore_rng(state: dict):
-    torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    if state.get("cuda") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def atomic_save(obj, path: Path):
-    with atomic_write(path, mode="wb") as fh:
-        torch.save(obj, fh)
-
-
 def compile_fresh(module: torch.nn.Module, backend: str = "inductor", mode: str = "default"):
     """torch.compile after clearing Dynamo's caches. A sweep (Hydra's basic launcher) or a bench builds
     many models in one process; each new attention class fails the guards of the shared
@@ -220,16 +204,28 @@ class Trainer:
     def _resume(self) -> TrainState | None:
         if not self.last_path.is_file():
             return None
-        saved = torch.load(self.last_path, map_location=self.device, weights_only=False)
-        if saved.get("code_hash") != self.code_hash:
-            print(f"{self.last_path}: written by other code (code hash {saved.get('code_hash')}, now "
-                  f"{self.code_hash}); not resumed, training from step 0", file=sys.stderr)
+        fresh_model = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+        fresh_rng = capture_rng()
+        try:  # weights_only: a checkpoint is data, never code (a planted pickle is refused, not run)
+            saved = torch.load(self.last_path, map_location=self.device, weights_only=True)
+            if saved.get("code_hash") != self.code_hash:
+                print(f"{self.last_path}: written by other code (code hash {saved.get('code_hash')}, now "
+                      f"{self.code_hash}); not resumed, training from step 0", file=sys.stderr)
+                return None
+            state = TrainState.from_checkpoint(saved)
+            self.model.load_state_dict(saved["model"])
+            self.optimizer.load_state_dict(saved["optimizer"])
+            self.scheduler.load_state_dict(saved["scheduler"])
+            restore_rng(saved["rng"])
+        except Exception as err:  # noqa: BLE001 - truncated, corrupt, foreign or of an older layout
+            set_aside(self.last_path, err)  # and start as a fresh run would, whatever was half-loaded
+            self.model.load_state_dict(fresh_model)
+            self.optimizer = make_optimizer(self.model, self.config)
+            self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer,
+                                                               lambda s: lr_multiplier(s, self.config))
+            restore_rng(fresh_rng)
             return None
-        self.model.load_state_dict(saved["model"])
-        self.optimizer.load_state_dict(saved["optimizer"])
-        self.scheduler.load_state_dict(saved["scheduler"])
-        restore_rng(saved["rng"])
-        return TrainState.from_checkpoint(saved)
+        return state
 
     def fit(self) -> TrainResult:
         cfg, world, rank = self.config, self.parallel.world, self.parallel.rank
@@ -280,17 +276,35 @@ class Trainer:
                     if self.parallel.is_main:
                         atomic_save({"model": self.model.state_dict(), "step": step}, self.best_path)
                 bar.set_postfix(loss=f"{mean_loss:.3f}", val_acc=f"{val['accuracy']:.3f}")
+                if self.parallel.is_main:  # tqdm is off without a TTY: the job log (Hydra, SLURM's .out) gets this
+                    log.info("step %d/%d: train loss %.4f, val accuracy %.4f (best %.4f at step %d)", step,
+                             cfg.max_steps, mean_loss, val["accuracy"], state.best_accuracy, state.best_step)
             if step % checkpoint_every == 0 or step == cfg.max_steps:
                 state.step = step
                 self._save_last(state)
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
-        """One optimisation step on a batch; returns the loss averaged over processes (a device sync)."""
+        """One optimisation step on a batch; returns the loss averaged over processes (a device sync).
+        With `accumulate_grad_batches` = k the batch goes through in k parts whose summed losses are
+        divided by the whole batch's count: the same gradient as one pass (up to rounding)."""
         x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-        with self.autocast:
-            loss, _, _ = loss_and_hits(self.train_model(x), y)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        parts = self.config.accumulate_grad_batches
+        if parts == 1:
+            with self.autocast:
+                loss, _, _ = loss_and_hits(self.train_model(x), y)
+            loss.backward()
+        else:
+            counted = (y != IGNORE_LABEL).sum().clamp(min=1)
+            loss = torch.zeros((), device=self.device)
+            for i, (x_part, y_part) in enumerate(zip(x.chunk(parts), y.chunk(parts))):
+                last = i == parts - 1
+                no_sync = self.train_model.no_sync() if self.parallel.world > 1 and not last else nullcontext()
+                with no_sync, self.autocast:  # DDP averages the gradients once, on the last part
+                    part, _, _ = loss_and_hits(self.train_model(x_part), y_part, reduction="sum")
+                    part = part / counted
+                part.backward()
+                loss = loss + part.detach()
         if self.config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()

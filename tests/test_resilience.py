@@ -78,7 +78,9 @@ def test_failures_are_isolated_and_shown(workspace):
     env = {"LRA_BENCH_INCLUDE": str(PLUGINS)}
     sweep = _cli("sweep", "task=listops_small", "attention=softmax,always_fails,returns_nan,runs_out_of_memory",
                  *workspace.overrides(), env=env)
-    assert sweep.returncode == 0, sweep.stderr[-2000:]
+    assert sweep.returncode == 1, sweep.stderr[-2000:]  # the exit status says that runs failed
+    assert "sweep finished: 1 diverged, 1 failed, 1 ok, 1 oom" in sweep.stdout
+    assert "lra-bench: error: 3 of 4 runs did not finish ok" in sweep.stderr
     status = {r["attention"]: r for r in _records(workspace.store).values()}
     assert {a: r["status"] for a, r in status.items()} == {
         "softmax": "ok", "always_fails": "failed", "returns_nan": "diverged", "runs_out_of_memory": "oom"}

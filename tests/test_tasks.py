@@ -74,7 +74,7 @@ def test_pathfinder_release_layout_text_and_binary_metadata(tmp_path, binary):
     write_pathfinder_release(root / "pathfinder32" / "curv_contour_length_14", n=20, binary_metadata=binary,
                              empty_image=3)
     cfg = config("pathfinder", name="pathfinder", num_classes=2, max_len=1024, source="release",
-                 release_dir=str(tmp_path / "lra_release"))
+                 release_dir=str(tmp_path / "lra_release"), max_dropped_fraction=0.1)  # 1 in 20; the release: 1 in 200k
     data = load_task(cfg, str(tmp_path / "data"))
     # 20 rows, one empty image skipped (as the release's sample_172.png): 16 / 2 / 2 before the skip
     assert len(data.train) + len(data.val) + len(data.test) == 19

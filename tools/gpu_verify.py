@@ -221,7 +221,7 @@ class Verifier:
         import torch
 
         for last in (self.work / "checkpoints").glob("*/last.pt"):
-            state = torch.load(last, map_location="cpu", weights_only=False)  # ours, written seconds ago
+            state = torch.load(last, map_location="cpu", weights_only=True)
             history = state.get("history") or []
             if history:
                 best = max(h["val_accuracy"] for h in history)

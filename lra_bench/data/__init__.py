@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, ClassVar
 
 import torch
 
-from ..errors import ConfigError, did_you_mean
+from ..errors import ConfigError, DataError, did_you_mean
 
 
 @dataclass
@@ -27,12 +27,15 @@ class TaskConfig:
     max_len: int
     source: str = "generate"
     release_dir: str = ""
+    max_dropped_fraction: float = 0.01  # dropped, unreadable or truncated examples above this fail the run
 
     SOURCES: ClassVar[tuple] = ("generate", "release")
 
     def __post_init__(self):
         if self.source not in self.SOURCES:
             raise ConfigError(f"task.source: expected one of {', '.join(self.SOURCES)}, got '{self.source}'")
+        if not 0 <= self.max_dropped_fraction <= 1:
+            raise ConfigError(f"task.max_dropped_fraction: expected a fraction in [0, 1], got {self.max_dropped_fraction}")
 
 
 def family_data_dir(data_dir: str | Path, family: str) -> Path:
@@ -80,12 +83,28 @@ class Split:
 
 @dataclass
 class TaskData:
+    """The three splits, and `integrity`: how many listed examples the loader dropped or cut, by reason
+    (`{"listed": n, "dropped": {reason: count}, "first": where}`; empty when nothing was lost)."""
+
     train: Split
     val: Split
     test: Split
     vocab_size: int
     num_classes: int
     tokenization: str
+    integrity: dict = field(default_factory=dict)
+
+
+def check_integrity(config: TaskConfig, data: TaskData) -> None:
+    """Fail the run in one line when more than `task.max_dropped_fraction` of the listed examples were
+    dropped, unreadable or cut (the counts are in every record: runner.py)."""
+    lost = sum((data.integrity.get("dropped") or {}).values())
+    listed = data.integrity.get("listed") or 0
+    if listed and lost / listed > config.max_dropped_fraction:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(data.integrity["dropped"].items()))
+        raise DataError(f"task {config.name}: {lost} of {listed} examples lost ({reasons}; first: "
+                        f"{data.integrity.get('first')}), above task.max_dropped_fraction="
+                        f"{config.max_dropped_fraction}; fix the files or raise the limit (+task.max_dropped_fraction=<fraction>)")
 
 
 PAD_ID = 0
@@ -123,8 +142,11 @@ def task_schema(family: str) -> type:
 
 
 def load_task(config, data_dir: str) -> TaskData:
-    """Load (generating or reading the release files as configured) the task's tokenized splits."""
-    return _FAMILIES[config.family].load_splits(config, data_dir)
+    """Load (generating or reading the release files as configured) the task's tokenized splits;
+    DataError when more examples were lost than `task.max_dropped_fraction` allows."""
+    data = _FAMILIES[config.family].load_splits(config, data_dir)
+    check_integrity(config, data)
+    return data
 
 
 for _info in pkgutil.iter_modules(__path__):

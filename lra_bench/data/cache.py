@@ -12,13 +12,16 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
+from filelock import FileLock
 
+from ..atomic import user_mode
 from . import Split
 
 SPLITS = ("train", "val", "test")
@@ -39,23 +42,57 @@ def save_labels(folder: Path, split: str, labels) -> None:
     np.save(folder / f"{split}_labels.npy", np.asarray(labels, dtype=np.int64))
 
 
+INTEGRITY_FILE = "integrity.json"
+
+
+def save_integrity(folder: Path, listed: int, dropped: dict, first: str | None, where: str) -> None:
+    """Keep a cache's lost-example counts beside it (read by every run: `load_integrity`), and warn once,
+    when the cache is built, in one line."""
+    dropped = {reason: n for reason, n in dropped.items() if n}
+    (folder / INTEGRITY_FILE).write_text(json.dumps({"listed": listed, "dropped": dropped, "first": first}))
+    if dropped:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(dropped.items()))
+        print(f"lra-bench: warning: {where}: {sum(dropped.values())} of {listed} examples lost ({reasons}; "
+              f"first: {first})", file=sys.stderr, flush=True)
+
+
+def load_integrity(folder: Path) -> dict:
+    path = Path(folder) / INTEGRITY_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def cached_splits(folder: Path, build: Callable[[Path], None]) -> dict[str, Split]:
     """Load the cache in `folder`, building it first with `build(partial_folder)` if needed."""
     folder = Path(folder)
     if not (folder / "COMPLETE").is_file():
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        partial = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f"{folder.name}.partial-"))
-        try:
-            build(partial)
-            (partial / "COMPLETE").write_text("ok\n")
-            if folder.exists() and not (folder / "COMPLETE").is_file():
-                shutil.rmtree(folder, ignore_errors=True)  # left by an older, non-atomic build
-            os.replace(partial, folder)
-        except OSError:
-            if not (folder / "COMPLETE").is_file():
-                raise
-        finally:
-            shutil.rmtree(partial, ignore_errors=True)  # ours, if another job's cache won the race
+        with preparation_lock(folder):
+            if not (folder / "COMPLETE").is_file():  # another job may have built it while we waited
+                _build(folder, build)
     return {split: Split(torch.from_numpy(np.load(folder / f"{split}_tokens.npy", mmap_mode="c")),
                          torch.from_numpy(np.load(folder / f"{split}_labels.npy")))
             for split in SPLITS}
+
+
+def preparation_lock(folder: Path) -> FileLock:
+    """`<folder>.lock`: parallel jobs needing the same data wait for the one preparing it instead of
+    each preparing it again (the rename into place keeps it whole either way)."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(folder.parent / f"{folder.name}.lock")
+
+
+def _build(folder: Path, build: Callable[[Path], None]):
+    """Build in a private `.partial-*` folder, then rename it into place."""
+    partial = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f"{folder.name}.partial-"))
+    partial.chmod(user_mode(directory=True))  # mkdtemp's 0700 would hide a shared cache from the group
+    try:
+        build(partial)
+        (partial / "COMPLETE").write_text("ok\n")
+        if folder.exists() and not (folder / "COMPLETE").is_file():
+            shutil.rmtree(folder, ignore_errors=True)  # left by an older, non-atomic build
+        os.replace(partial, folder)
+    except OSError:
+        if not (folder / "COMPLETE").is_file():
+            raise
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)  # ours, if another job's cache won the race

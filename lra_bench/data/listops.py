@@ -25,7 +25,8 @@ from pathlib import Path
 from ..atomic import atomic_write
 from ..errors import DataError
 from . import TaskConfig, TaskData, family_data_dir, find_in_release, register_task_family, release_root
-from .cache import cache_key, cached_splits, open_tokens, save_labels
+from .cache import (cache_key, cached_splits, load_integrity, open_tokens, preparation_lock, save_integrity,
+                    save_labels)
 
 OPERATORS = ("[MIN", "[MAX", "[MED", "[SM")
 END = "]"
@@ -202,8 +203,12 @@ def read_tsv(path: Path) -> list[tuple[str, int]]:
     if not path.is_file():
         raise DataError(f"{path}: ListOps file not found; expected the LRA release's "
                         "listops-1000/basic_{train,val,test}.tsv (lra_release.gz) or task.source=generate")
-    with open(path, newline="") as fh:
-        rows = list(csv.reader(fh, delimiter="\t"))
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh, delimiter="\t"))
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start}); "
+                        "expected the release's 'Source<TAB>Target' TSV") from None
     if not rows or rows[0] != HEADER:
         got = "\\t".join(rows[0]) if rows else "an empty file"
         raise DataError(f"{path}:1: expected header 'Source\\tTarget', got '{got[:60]}'")
@@ -215,18 +220,34 @@ def read_tsv(path: Path) -> list[tuple[str, int]]:
     return examples
 
 
-def _tokenize_file(path: Path, tokens, labels: list) -> None:
-    """Tokenize one official-format file into the rows of `tokens` (padding stays PAD_ID = 0)."""
+def checked_examples(path: Path, max_len: int, validate: bool) -> tuple[list, dict, str | None]:
+    """The examples of one file as (token ids, label), and what was lost: sequences longer than
+    `max_len` (cut, counted), and with `validate` (release files) expressions whose brackets do not
+    balance or whose label is not the value `evaluate_source` computes (dropped, counted)."""
+    kept, lost, first = [], {"truncated": 0, "unbalanced": 0, "wrong_label": 0}, None
     for row, (source, label) in enumerate(read_tsv(path)):
+        where = f"{path}:{row + 2}"
         try:
-            ids = tokenize(source)[: tokens.shape[1]]
+            ids = tokenize(source)
         except KeyError as err:
-            raise DataError(f"{path}:{row + 2}: unknown ListOps token {err.args[0]!r}; "
+            raise DataError(f"{where}: unknown ListOps token {err.args[0]!r}; "
                             f"expected digits, {', '.join(OPERATORS)}, ], ( and )") from None
         if not 0 <= label <= 9:
-            raise DataError(f"{path}:{row + 2}: label must be 0..9, got {label}")
-        tokens[row, :len(ids)] = ids
-        labels.append(label)
+            raise DataError(f"{where}: label must be 0..9, got {label}")
+        reason = None
+        if validate:
+            try:
+                reason = "wrong_label" if evaluate_source(source) != label else None
+            except ValueError:
+                reason = "unbalanced"
+        if reason is None and len(ids) > max_len:
+            reason, ids = "truncated", ids[:max_len]
+        if reason is not None:
+            lost[reason] += 1
+            first = first or where
+        if reason in (None, "truncated"):
+            kept.append((ids, label))
+    return kept, lost, first
 
 
 def generated_dir(config: ListOpsConfig, data_dir: str) -> Path:
@@ -242,6 +263,13 @@ def ensure_generated(config: ListOpsConfig, data_dir: str) -> Path:
     folder = generated_dir(config, data_dir)
     if all((folder / f"basic_{s}.tsv").is_file() for s in SPLITS):
         return folder
+    with preparation_lock(folder):  # a parallel job generating the same preset: wait for it
+        if not all((folder / f"basic_{s}.tsv").is_file() for s in SPLITS):
+            _generate(config, folder)
+    return folder
+
+
+def _generate(config: ListOpsConfig, folder: Path):
     folder.mkdir(parents=True, exist_ok=True)
     sizes = {"train": config.num_train, "val": config.num_val, "test": config.num_test}
     examples = generate_examples(sum(sizes.values()), config.min_length, config.max_length,
@@ -250,7 +278,6 @@ def ensure_generated(config: ListOpsConfig, data_dir: str) -> Path:
     for split in SPLITS:  # the official builder splits in this order
         write_tsv(folder / f"basic_{split}.tsv", examples[start:start + sizes[split]])
         start += sizes[split]
-    return folder
 
 
 def release_folder(config: ListOpsConfig, data_dir: str) -> Path:
@@ -267,16 +294,24 @@ def load_splits(config: ListOpsConfig, data_dir: str) -> TaskData:
         if not path.is_file():
             read_tsv(path)
     stamp = {s: (str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for s, p in files.items()}
-    key = cache_key(files=stamp, max_len=config.max_len, tokenization=TOKENIZATION)
+    validate = config.source == "release"
+    key = cache_key(files=stamp, max_len=config.max_len, tokenization=TOKENIZATION, validated=validate, layout=2)
 
     def build(partial: Path):
+        listed, lost, first = 0, {}, None
         for split, path in files.items():
-            rows = sum(1 for _ in open(path)) - 1
-            labels: list[int] = []
-            tokens = open_tokens(partial, split, (max(rows, 0), config.max_len))
-            _tokenize_file(path, tokens, labels)
+            examples, file_lost, file_first = checked_examples(path, config.max_len, validate)
+            tokens = open_tokens(partial, split, (len(examples), config.max_len))
+            for row, (ids, _) in enumerate(examples):
+                tokens[row, :len(ids)] = ids
             tokens.flush()
-            save_labels(partial, split, labels)
+            save_labels(partial, split, [label for _, label in examples])
+            listed += len(examples) + file_lost["unbalanced"] + file_lost["wrong_label"]
+            lost = {r: lost.get(r, 0) + n for r, n in file_lost.items()}
+            first = first or file_first
+        save_integrity(partial, listed, lost, first, f"ListOps {folder}")
 
-    splits = cached_splits(family_data_dir(data_dir, "listops") / f"cache-{key}", build)
-    return TaskData(**splits, vocab_size=len(VOCAB), num_classes=config.num_classes, tokenization=TOKENIZATION)
+    cache = family_data_dir(data_dir, "listops") / f"cache-{key}"
+    splits = cached_splits(cache, build)
+    return TaskData(**splits, vocab_size=len(VOCAB), num_classes=config.num_classes, tokenization=TOKENIZATION,
+                    integrity=load_integrity(cache))

@@ -26,7 +26,8 @@ from tqdm.auto import tqdm
 from ..atomic import atomic_write
 from ..errors import ConfigError, DataError
 from . import TaskConfig, TaskData, find_in_release, register_task_family, release_root
-from .cache import cache_key, cached_splits, open_tokens, save_labels
+from .cache import (cache_key, cached_splits, load_integrity, open_tokens, preparation_lock, save_integrity,
+                    save_labels)
 from .pathfinder_generator import GENERATOR_VERSION, generate_image, preset
 from .pathfinder_stats import pathfinder_statistics, statistics_line
 
@@ -101,8 +102,12 @@ def read_metadata(path: Path) -> list[list[str]]:
     """Rows of one metadata file, text or binary NumPy form."""
     raw = path.read_bytes()
     if raw.startswith(NUMPY_MAGIC):
-        array = np.load(io.BytesIO(raw), allow_pickle=False)
-        return [[str(x) for x in row] for row in np.atleast_2d(array)]
+        try:
+            array = np.load(io.BytesIO(raw), allow_pickle=False)
+        except (ValueError, EOFError, OSError) as err:  # truncated, or a pickled object array
+            raise DataError(f"{path}: unreadable NumPy metadata ({' '.join(str(err).split())[:100]}); expected "
+                            "the release's text rows or a NumPy array of strings (no pickles)") from None
+        return [[str(x) for x in row] for row in np.atleast_2d(array) if row.size]
     rows = [line.split() for line in raw.decode("utf-8", errors="replace").splitlines() if line.strip()]
     for lineno, row in enumerate(rows, start=1):
         if len(row) < 4 or row[3] not in ("0", "1"):
@@ -150,9 +155,12 @@ def _read_image(path: Path, resolution: int):
 def build_cache(partial: Path, folder: Path, resolution: int) -> dict:
     """Decode every listed PNG once into the split token arrays; returns counts (kept, skipped)."""
     rows = [row for path in _metadata_files(folder) for row in read_metadata(path)]
+    if not rows:
+        raise DataError(f"{folder / 'metadata'}: every metadata file is empty; expected one row per image "
+                        "('imgs/<k> sample_<n>.png <index> <label 0/1> ...')")
     n = len(rows)
     bounds = {"train": (0, int(0.8 * n)), "val": (int(0.8 * n), int(0.9 * n)), "test": (int(0.9 * n), n)}
-    skipped = 0
+    skipped, first = 0, None
     for split, (lo, hi) in bounds.items():
         tokens = open_tokens(partial, split, (hi - lo, resolution * resolution))
         labels, kept = [], 0
@@ -160,6 +168,7 @@ def build_cache(partial: Path, folder: Path, resolution: int) -> dict:
             image = _read_image(folder / row[0] / row[1], resolution)
             if image is None:
                 skipped += 1
+                first = first or str(folder / row[0] / row[1])
                 continue
             tokens[kept] = image.reshape(-1).astype(np.int16) + 1
             labels.append(int(row[3]))
@@ -170,7 +179,7 @@ def build_cache(partial: Path, folder: Path, resolution: int) -> dict:
             full = np.load(partial / f"{split}_tokens.npy")[:kept]
             np.save(partial / f"{split}_tokens.npy", full)
         save_labels(partial, split, labels)
-    (partial / "skipped.txt").write_text(f"{skipped}\n")
+    save_integrity(partial, n, {"unreadable_or_missing_images": skipped}, first, f"Pathfinder {folder}")
     return {"images": n - skipped, "skipped": skipped}
 
 
@@ -193,12 +202,15 @@ def load_splits(config: PathfinderConfig, data_dir: str) -> TaskData:
         folder = Path(data_dir) / "pathfinder" / "data" / f"generated-{key}" / f"pathfinder{config.resolution}" / \
             config.difficulty
         if not (folder / "COMPLETE").is_file():
-            generate_release(folder, config)
-            (folder / "COMPLETE").write_text("ok\n")
+            with preparation_lock(folder):  # a parallel job generating the same images: wait for it
+                if not (folder / "COMPLETE").is_file():
+                    generate_release(folder, config)
+                    (folder / "COMPLETE").write_text("ok\n")
     else:
         folder = find_level_folder(config, data_dir)
     stamp = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in _metadata_files(folder)]
-    key = cache_key(folder=str(folder.resolve()), metadata=stamp, tokenization=TOKENIZATION)
-    splits = cached_splits(Path(data_dir) / "pathfinder" / "data" / f"cache-{key}",
-                           lambda partial: build_cache(partial, folder, config.resolution))
-    return TaskData(**splits, vocab_size=257, num_classes=2, tokenization=TOKENIZATION)
+    key = cache_key(folder=str(folder.resolve()), metadata=stamp, tokenization=TOKENIZATION, layout=2)
+    cache = Path(data_dir) / "pathfinder" / "data" / f"cache-{key}"
+    splits = cached_splits(cache, lambda partial: build_cache(partial, folder, config.resolution))
+    return TaskData(**splits, vocab_size=257, num_classes=2, tokenization=TOKENIZATION,
+                    integrity=load_integrity(cache))

@@ -47,6 +47,14 @@ def read_pairs(path: Path) -> list[tuple[int, str, str]]:
     if not path.is_file():
         raise DataError(f"{path}: Retrieval file not found; expected the LRA release's tsv_data/{path.name}")
     csv.field_size_limit(sys.maxsize)
+    try:
+        return _read_rows(path)
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start} of a "
+                        "read block); expected the release's tab-separated UTF-8 pairs") from None
+
+
+def _read_rows(path: Path) -> list[tuple[int, str, str]]:
     pairs = []
     with open(path, newline="", encoding="utf-8") as fh:
         for lineno, row in enumerate(csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE), start=1):

@@ -1,0 +1,121 @@
+"""A sweep as one job list: its expansion, the pairs it cannot run, and its manifest and summary.
+
+`lra-bench sweep` expands every task's grid into jobs (as Hydra's basic sweeper would) and launches
+them in one call (hydra_plugins/lra_bench_sweeper). Each job notes its outcome in the sweep's
+manifest folder, `<store>/.sweeps/<time>-<id>/` (its path reaches the jobs through
+`hydra.job.env_set`, so every launcher carries it); the summary is read from there after the launcher
+returns, so it holds under joblib, submitit and Ray, whose jobs run in other processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from .compose import compose
+
+
+def new_manifest(store: Path) -> Path:
+    """A fresh manifest folder in the store (shared with the jobs), or a local temporary one with a
+    warning when the store cannot hold it (its runs will each say so too)."""
+    manifest = store / ".sweeps" / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    try:
+        manifest.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        manifest = Path(tempfile.mkdtemp(prefix="lra-bench-sweep-"))
+        print(f"lra-bench: warning: {store}: cannot hold the sweep's manifest ({err.strerror}); using {manifest}",
+              file=sys.stderr)
+    return manifest
+
+
+MANIFEST_ENV = "LRA_BENCH_SWEEP_MANIFEST"
+
+
+def split_jobs(runs: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+    """(Hydra's own overrides, every job's overrides): each grid of `sweep_overrides` expanded into its
+    product as Hydra's basic sweeper would (a later value of a key wins), the `hydra...` and `--flag`
+    overrides kept apart for the command line."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    hydra_args = [o for o in runs[0] if o.startswith(("hydra", "-"))]
+    parser = OverridesParser.create()
+    jobs = []
+    for grid in runs:
+        plain = [o for o in grid if not o.startswith(("hydra", "-"))]
+        jobs += BasicSweeper.split_arguments(parser.parse_overrides(plain), None)[0]
+    return hydra_args, jobs
+
+
+def impossible_pairs(runs: list[list[str]], args: list[str]) -> list[dict]:
+    """Task x registered variant pairs a preset's grid leaves out because the variant lacks the form the
+    task needs (causal or not): recorded as n/a in the summary, never launched. None when the user
+    named the attentions."""
+    from .attention import get_attention_class, list_attentions
+
+    if any(a.lstrip("+").startswith("attention=") for a in args):
+        return []
+    pairs = []
+    for grid in runs:
+        task = next((o.split("=", 1)[1] for o in grid if o.startswith("task=")), None)
+        chosen = next((o.split("=", 1)[1].split(",") for o in grid if o.startswith("attention=")), None)
+        if task is None or chosen is None or "," in task:
+            continue
+        causal = bool(compose([o for o in grid if not o.startswith(("hydra", "-")) and "," not in o]).model.causal)
+        pairs += [{"task": task, "attention": name, "status": "n/a",
+                   "reason": "no causal form" if causal else "causal only"}
+                  for name in list_attentions() if name not in chosen
+                  and not get_attention_class(name).has_form(causal=causal)]
+    return pairs
+
+
+def note_job(record: dict):
+    """In a job of `lra-bench sweep`: leave its outcome in the sweep's manifest folder (in the store)."""
+    folder = os.environ.get(MANIFEST_ENV)
+    if not folder:
+        return
+    from hydra.core.hydra_config import HydraConfig
+
+    from .atomic import atomic_write
+
+    entry = {k: record.get(k) for k in ("run_id", "task", "attention", "seed", "status", "error", "skipped")}
+    if record.get("record_written") is False:
+        entry["status"] = "unrecorded"  # trained, but the store did not take its record
+    try:
+        with atomic_write(Path(folder) / f"job-{HydraConfig.get().job.num}.json") as fh:
+            json.dump(entry, fh)
+    except (OSError, ValueError) as err:
+        print(f"lra-bench: error: could not note job {record.get('run_id')} in {folder}: {err}", file=sys.stderr)
+
+
+def sweep_summary(manifest: Path, expected: int, not_applicable: list[dict]) -> int:
+    """Tally the jobs' outcomes from the manifest (a job that left none: `no result`), keep it as
+    summary.json beside them; the exit status says whether any run did not end `ok` (1) or not (0)."""
+    entries = []
+    for path in sorted(manifest.glob("job-*.json")):
+        try:
+            entries.append(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            continue
+    counts: dict[str, int] = {}
+    for entry in entries:
+        status = "skipped" if entry.get("skipped") else entry.get("status")
+        counts[status] = counts.get(status, 0) + 1
+    if expected > len(entries):
+        counts["no result"] = expected - len(entries)
+    if not_applicable:
+        counts["n/a"] = len(not_applicable)
+    (manifest / "summary.json").write_text(json.dumps({"counts": counts, "jobs": entries,
+                                                       "not_applicable": not_applicable}, indent=1))
+    print("sweep finished: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), flush=True)
+    failed = sum(n for status, n in counts.items() if status not in ("ok", "skipped", "n/a"))
+    if failed:
+        print(f"lra-bench: error: {failed} of {expected} runs did not finish ok (see the records or "
+              f"`lra-bench report`; summary {manifest / 'summary.json'})", file=sys.stderr)
+        return 1
+    return 0
