@@ -4,27 +4,23 @@
     lra-bench sweep [sweep=NAME] [ovr]  the default grid: every registered attention x the preset's tasks
     lra-bench report [--store DIR]      leaderboard tables and plots from the results store
     lra-bench prepare task=NAME         generate / read and check a task's data once
-    lra-bench ls attentions|tasks [PATTERN]
+    lra-bench ls [attentions|tasks] [PATTERN]
     lra-bench new-attention NAME        a new variant file + config that already pass the conformance suite
     lra-bench bench [--attentions ...]  speed and memory vs sequence length, as ratios to softmax
     lra-bench diagnose [--trained]      entropy, concentration, log-variance, spikiness of each variant
 
+`lra-bench <command> -h` shows a command's options and examples; `lra-bench --version` the version.
 Overrides are checked before Hydra starts: a wrong name, key or type prints one line and exits 2.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
-from .compose import (CONFIG_NAME, check_overrides, compose, group_options, include_searchpath,
-                      register_generated_nodes)
-from .config import CONF_DIR, validate_run_config
 from .errors import ConfigError, LraBenchError, did_you_mean
+from .help import EXAMPLES, print_train_help
 
 _FINISHED: list[dict] = []
 
@@ -47,6 +43,9 @@ def _launch(overrides: list[str], multirun: bool):
     """Hand the overrides to Hydra (so every Hydra flag and launcher works as usual)."""
     import hydra
 
+    from .compose import CONFIG_NAME, include_searchpath, register_generated_nodes
+    from .config import CONF_DIR
+
     register_generated_nodes()
     argv = ["lra-bench", *(["--multirun"] if multirun else []), *include_searchpath(), *overrides]
     saved, sys.argv = sys.argv, argv
@@ -59,10 +58,16 @@ def _launch(overrides: list[str], multirun: bool):
 # -- subcommands ----------------------------------------------------------------------------------
 
 def cmd_train(args: list[str]) -> int:
+    from .compose import check_overrides
+    from .hydra_flags import answers_only, check_plugins, split_hydra_flags
+
     multirun = any(a in ("-m", "--multirun") for a in args)
-    overrides = [a for a in args if a not in ("-m", "--multirun")]
-    if not any(a.startswith("--") for a in overrides):  # --help, --info, --cfg: let Hydra answer
+    args = [a for a in args if a not in ("-m", "--multirun")]
+    flags, overrides = split_hydra_flags(args)
+    if not answers_only(flags):  # -sc install=bash, --hydra-help: Hydra answers, nothing runs
+        check_plugins(overrides)
         check_overrides(overrides)
+    overrides = flags + overrides
     _FINISHED.clear()
     _launch(overrides, multirun)
     failed = [r for r in _FINISHED if r["status"] != "ok"]
@@ -75,7 +80,11 @@ def cmd_train(args: list[str]) -> int:
 def sweep_overrides(args: list[str]) -> list[list[str]]:
     """The multiruns of `lra-bench sweep`: one per task of the preset (its grid and the task's own
     overrides), then the user's overrides; a user's `task=` makes it one multirun over those tasks."""
+    from omegaconf import OmegaConf
+
     from .attention import get_attention_class, list_attentions
+    from .compose import group_options
+    from .config import CONF_DIR
 
     preset_name = next((a.split("=", 1)[1] for a in args if a.startswith("sweep=")), "cpu_default")
     preset_path = CONF_DIR / "sweep" / f"{preset_name}.yaml"
@@ -111,6 +120,8 @@ def sweep_overrides(args: list[str]) -> list[list[str]]:
 
 
 def cmd_sweep(args: list[str]) -> int:
+    from .compose import check_overrides
+
     runs = sweep_overrides(args)
     for overrides in runs:
         check_overrides(overrides)
@@ -126,15 +137,19 @@ def cmd_sweep(args: list[str]) -> int:
 
 
 def cmd_report(args: list[str]) -> int:
-    from .config import PROJECT_ROOT
-    from .report import write_report
+    import argparse
 
-    parser = argparse.ArgumentParser(prog="lra-bench report", description="Leaderboard from the results store.")
+    from .config import PROJECT_ROOT
+
+    parser = argparse.ArgumentParser(prog="lra-bench report", description="Leaderboard from the results store.",
+                                     epilog=EXAMPLES["report"], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--store", default=str(PROJECT_ROOT / "results" / "runs"), help="results store folder")
     parser.add_argument("--out", default=str(PROJECT_ROOT / "results"), help="where tables and plots go")
     parser.add_argument("--reference", default=str(PROJECT_ROOT / "results" / "reference.csv"),
                         help="published accuracies to put beside ours ('' = none)")
     opts = parser.parse_args(args)
+    from .report import write_report
+
     table, written = write_report(Path(opts.store), Path(opts.out), Path(opts.reference) if opts.reference else None,
                                   on_skip=lambda path, reason: print(f"skipped {path}: {reason}", file=sys.stderr))
     print(table)
@@ -143,6 +158,8 @@ def cmd_report(args: list[str]) -> int:
 
 
 def cmd_prepare(args: list[str]) -> int:
+    from .compose import check_overrides, compose
+    from .config import validate_run_config
     from .data import load_task
 
     check_overrides(args)
@@ -159,30 +176,38 @@ def cmd_prepare(args: list[str]) -> int:
 
 
 def cmd_ls(args: list[str]) -> int:
-    from .attention import get_attention_class, list_attentions
+    import argparse
+    import fnmatch
 
-    parser = argparse.ArgumentParser(prog="lra-bench ls")
-    parser.add_argument("what", choices=["attentions", "tasks"])
-    parser.add_argument("pattern", nargs="?", default="*")
+    from . import catalog
+
+    parser = argparse.ArgumentParser(prog="lra-bench ls", description="What can be named on a command line.",
+                                     epilog=EXAMPLES["ls"], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", nargs="?", choices=["attentions", "tasks"], help="default: both")
+    parser.add_argument("pattern", nargs="?", default="*", help="shell-style wildcard on the names")
     opts = parser.parse_args(args)
-    if opts.what == "attentions":
-        for name in list_attentions(opts.pattern):
-            cls = get_attention_class(name)
-            flags = [f for f in ("supports_causal", "needs_max_len", "padding_invariant") if getattr(cls, f)]
-            print(f"{name:16s} {', '.join(flags)}")
-    else:
-        import fnmatch
+    if opts.what in (None, "attentions"):
+        rows = [v for v in catalog.variants() if fnmatch.fnmatch(v.name, opts.pattern)]
+        print(f"attentions ({len(rows)}):  name, forms, paper")
+        for v in rows:
+            origin = "" if v.source == "built-in" else f"  [{v.source}]"
+            print(f"  {v.name:17s} {', '.join(v.forms):26s} {v.paper}{origin}")
+    if opts.what in (None, "tasks"):
+        from .config import CONF_DIR, PROJECT_ROOT
 
-        for name in group_options("task"):
-            if fnmatch.fnmatch(name, opts.pattern):
-                print(name)
+        from .compose import include_conf_dirs
+
+        rows = [t for t in catalog.tasks([CONF_DIR, *include_conf_dirs()], PROJECT_ROOT / "tasks") if fnmatch.fnmatch(t.name, opts.pattern)]
+        print(f"tasks ({len(rows)}):  name, length, source, data prepared")
+        for t in rows:
+            print(f"  {t.name:17s} {t.max_len:6d}  {t.source:26s} {t.prepared}")
     return 0
 
 
 def cmd_new_attention(args: list[str]) -> int:
     from .scaffold import new_attention
 
-    if len(args) != 1:
+    if len(args) != 1 or args[0].startswith("-"):
         raise ConfigError("new-attention: expected exactly one NAME, e.g. `lra-bench new-attention my_attn`")
     for path in new_attention(args[0]):
         print(f"wrote {path}")
@@ -203,11 +228,43 @@ def cmd_diagnose(args: list[str]) -> int:
     return diagnose_main(args)
 
 
-COMMANDS = {"diagnose": cmd_diagnose, "bench": cmd_bench, "new-attention": cmd_new_attention, "train": cmd_train, "sweep": cmd_sweep, "report": cmd_report, "prepare": cmd_prepare, "ls": cmd_ls}
+COMMANDS = {"train": cmd_train, "sweep": cmd_sweep, "report": cmd_report, "prepare": cmd_prepare, "ls": cmd_ls,
+            "new-attention": cmd_new_attention, "bench": cmd_bench, "diagnose": cmd_diagnose}
+# Commands whose options an argparse parser in their module prints; the others print help.USAGE here.
+ARGPARSE_HELP = {"report", "ls", "bench", "diagnose"}
+
+
+def _help(command: str, args: list[str]) -> int:
+    """`lra-bench <command> -h`: the command's options (its parser, or help.USAGE) and its examples."""
+    from .help import USAGE
+
+    if command == "train":
+        print_train_help()
+        return 0
+    if command not in ARGPARSE_HELP:
+        print(USAGE[command] + "\n\n" + EXAMPLES[command])
+        return 0
+    try:
+        COMMANDS[command](["--help"])
+    except SystemExit as done:
+        if command in ("bench", "diagnose"):  # their parsers carry no epilog
+            print("\n" + EXAMPLES[command])
+        return done.code or 0
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--version":
+        from . import __version__
+
+        print(f"lra-bench {__version__}")
+        return 0
+    if argv and argv[0] in ("-sc", "--shell-completion"):  # what Hydra's completion script runs
+        from .hydra_flags import strip_subcommand_from_completion_line
+
+        strip_subcommand_from_completion_line(os.environ)
+        argv = ["train", *argv]
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         if argv and argv[0] not in ("-h", "--help"):
             print(f"lra-bench: error: unknown command '{argv[0]}'; expected one of {', '.join(COMMANDS)}"
@@ -215,8 +272,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(__doc__)
         return 0
+    command, args = argv[0], argv[1:]
+    if any(a in ("-h", "--help") for a in args):
+        return _help(command, args)
     try:
-        return COMMANDS[argv[0]](argv[1:])
+        return COMMANDS[command](args)
     except LraBenchError as err:
         print(f"lra-bench: error: {err}", file=sys.stderr)
         return 2
