@@ -139,13 +139,13 @@ def cmd_sweep(args: list[str]) -> int:
 def cmd_report(args: list[str]) -> int:
     import argparse
 
-    from .config import PROJECT_ROOT
+    from .config import PROJECT_ROOT, REFERENCE_DIR
 
     parser = argparse.ArgumentParser(prog="lra-bench report", description="Leaderboard from the results store.",
                                      epilog=EXAMPLES["report"], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--store", default=str(PROJECT_ROOT / "results" / "runs"), help="results store folder")
     parser.add_argument("--out", default=str(PROJECT_ROOT / "results"), help="where tables and plots go")
-    parser.add_argument("--reference", default=str(PROJECT_ROOT / "results" / "reference.csv"),
+    parser.add_argument("--reference", default=str(REFERENCE_DIR / "reference.csv"),
                         help="published accuracies to put beside ours ('' = none)")
     opts = parser.parse_args(args)
     from .report import write_report

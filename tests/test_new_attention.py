@@ -33,7 +33,7 @@ def test_new_attention_passes_conformance_and_joins_the_sweep(tmp_path):
                                        text=True, timeout=600)
     made = run("-m", "lra_bench.cli", "new-attention", "my_attn")
     assert made.returncode == 0, made.stderr
-    assert (repo / "lra_bench/attention/my_attn.py").is_file() and (repo / "conf/attention/my_attn.yaml").is_file()
+    assert (repo / "lra_bench/attention/my_attn.py").is_file() and (repo / "lra_bench/conf/attention/my_attn.yaml").is_file()
     tests = run("-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_conformance.py", "-k", "my_attn")
     assert tests.returncode == 0, tests.stdout[-3000:]
     passed = re.search(r"(\d+) passed", tests.stdout)
