@@ -6,6 +6,7 @@ Slow (~3-4 min on the 2-core machine: pip resolves the dependencies from PyPI, t
 disk), so it is kept out of `make test`: `pytest -m slow tests/test_wheel.py`."""
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -18,10 +19,20 @@ from conftest import TINY
 REPO = Path(__file__).resolve().parents[1]
 
 
+def build_wheel(dest: Path) -> Path:
+    """The wheel of a copy of the package's files (setuptools writes build/ beside the sources)."""
+    source = dest / "source"
+    shutil.copytree(REPO / "lra_bench", source / "lra_bench", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, source / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(source),
+                    "-w", str(dest)], check=True, capture_output=True, cwd=dest)
+    (wheel,) = dest.glob("lra_bench-*.whl")
+    return wheel
+
+
 def test_wheel_holds_every_config_and_reference_table(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(REPO),
-                    "-w", str(tmp_path)], check=True, capture_output=True, cwd=tmp_path)
-    (wheel,) = tmp_path.glob("lra_bench-*.whl")
+    wheel = build_wheel(tmp_path)
     names = set(zipfile.ZipFile(wheel).namelist())
     conf = {str(p.relative_to(REPO)) for p in (REPO / "lra_bench" / "conf").rglob("*.yaml")}
     assert conf and conf <= names, sorted(conf - names)
@@ -30,9 +41,8 @@ def test_wheel_holds_every_config_and_reference_table(tmp_path):
 
 @pytest.mark.slow
 def test_installed_wheel_lists_composes_and_trains_outside_the_repo(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(REPO),
-                    "-w", str(tmp_path / "dist")], check=True, capture_output=True, cwd=tmp_path)
-    (wheel,) = (tmp_path / "dist").glob("lra_bench-*.whl")
+    (tmp_path / "dist").mkdir()
+    wheel = build_wheel(tmp_path / "dist")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
