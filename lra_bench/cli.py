@@ -6,6 +6,7 @@
     lra-bench prepare task=NAME         generate / read and check a task's data once
     lra-bench ls [attentions|tasks] [PATTERN]
     lra-bench new-attention NAME        a new variant file + config that already pass the conformance suite
+    lra-bench check attention=NAME      the conformance suite on a variant: a Markdown table for an appendix
     lra-bench bench [--attentions ...]  speed and memory vs sequence length, as ratios to softmax
     lra-bench diagnose [--trained]      entropy, concentration, log-variance, spikiness of each variant
 
@@ -211,9 +212,26 @@ def cmd_new_attention(args: list[str]) -> int:
         raise ConfigError("new-attention: expected exactly one NAME, e.g. `lra-bench new-attention my_attn`")
     for path in new_attention(args[0]):
         print(f"wrote {path}")
-    print(f"next: edit the forward of {args[0]}, then `pytest -k \"conformance and {args[0]}\"` and "
+    print(f"next: edit the forward of {args[0]}, then `lra-bench check attention={args[0]}` and "
           f"`lra-bench train attention={args[0]}`")
     return 0
+
+
+def cmd_check(args: list[str]) -> int:
+    names = [n for a in args if a.startswith("attention=") for n in a.split("=", 1)[1].split(",")]
+    unknown = [a for a in args if not a.startswith("attention=") and a not in ("--slow",)]
+    if not names or unknown:
+        raise ConfigError(f"check: expected attention=NAME[,NAME...] [--slow], got {' '.join(args) or 'nothing'}")
+    from .attention import get_attention_class
+    from .conformance import markdown_table, run_checks
+
+    failed = 0
+    for name in names:
+        get_attention_class(name)  # an unknown name is one line with the registered ones
+        rows = run_checks(name, slow="--slow" in args)
+        failed += sum(result == "FAIL" for _, result, _ in rows)
+        print(markdown_table(name, rows) + "\n")
+    return 1 if failed else 0
 
 
 def cmd_bench(args: list[str]) -> int:
@@ -229,7 +247,7 @@ def cmd_diagnose(args: list[str]) -> int:
 
 
 COMMANDS = {"train": cmd_train, "sweep": cmd_sweep, "report": cmd_report, "prepare": cmd_prepare, "ls": cmd_ls,
-            "new-attention": cmd_new_attention, "bench": cmd_bench, "diagnose": cmd_diagnose}
+            "new-attention": cmd_new_attention, "check": cmd_check, "bench": cmd_bench, "diagnose": cmd_diagnose}
 # Commands whose options an argparse parser in their module prints; the others print help.USAGE here.
 ARGPARSE_HELP = {"report", "ls", "bench", "diagnose"}
 

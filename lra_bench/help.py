@@ -22,6 +22,10 @@ USAGE = {
                      "Write lra_bench/attention/NAME.py and conf/attention/NAME.yaml: plain scaled dot-product\n"
                      "attention with a `temperature` hyperparameter that already passes the conformance suite;\n"
                      "replace its forward with the new mechanism.",
+    "check": "usage: lra-bench check attention=NAME[,NAME...] [--slow]\n\n"
+             "Run the conformance suite (lra_bench/conformance.py) on a registered variant, built-in or from a\n"
+             "plugin, in every form it declares; print a Markdown table (check, result, detail) to paste into a\n"
+             "paper's appendix. Exit status 1 if a check fails. --slow adds torch.compile against eager.",
 }
 
 EXAMPLES = {
@@ -50,7 +54,10 @@ EXAMPLES = {
           "  lra-bench ls tasks              # length, source, whether the data is prepared",
     "new-attention": "examples:\n"
                      "  lra-bench new-attention my_attn\n"
-                     "  pytest -k \"conformance and my_attn\" && lra-bench train attention=my_attn",
+                     "  lra-bench check attention=my_attn && lra-bench train attention=my_attn",
+    "check": "examples:\n"
+             "  lra-bench check attention=my_attn\n"
+             "  lra-bench check attention=softmax,linear > conformance.md",
     "bench": "examples:\n"
              "  lra-bench bench                                   # every variant, 256..2048 tokens on CPU\n"
              "  lra-bench bench --attentions softmax,linear --lengths 512,1024\n"

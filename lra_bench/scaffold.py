@@ -20,8 +20,8 @@ Replace `forward` with the mechanism. The contract (spec/README.md): q, k, v are
 [batch, heads, length, dim_head] after the shared projections; `key_padding_mask` is [batch, length]
 with True for real tokens (or None); return [batch, heads, length, dim_head]. Padded keys must not
 change real outputs; with `causal`, output i may only depend on positions <= i. The conformance suite
-(tests/test_conformance.py) checks this for every registered variant, with no test code of yours:
-run `pytest -k "conformance and {name}"`. Set the class flags below to what the variant supports.
+(lra_bench/conformance.py) checks this for every registered variant, with no test code of yours:
+run `lra-bench check attention={name}`. Set the class flags below to what the variant supports.
 Hyperparameters are keyword arguments with annotations and defaults; conf/attention/{name}.yaml
 lists them and is type-checked against this signature.
 """

@@ -81,3 +81,16 @@ def test_entry_point_plugin_trains_sweeps_and_reports_and_a_broken_one_is_skippe
     assert "sweep finished: 2 ok" in swept
     report = lra_bench("report", loads_plugins=False)  # reads records only
     assert "| plugged" in report and "| softmax" in report
+    checked = lra_bench("check", "attention=plugged")
+    assert "### Conformance of `plugged`" in checked and " 0 failed" in checked
+    assert "| config_node | PASS | generated from the signature (no YAML) |" in checked
+
+
+def test_check_reports_a_failing_variant_in_its_table_and_exits_1():
+    plugins = Path(__file__).resolve().parent / "plugins"
+    done = subprocess.run([sys.executable, "-m", "lra_bench.cli", "check", "attention=always_fails"],
+                          env={**os.environ, "LRA_BENCH_INCLUDE": str(plugins)}, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 1, done.stderr[-2000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| shape_and_dtype")]
+    assert rows and all("| FAIL | RuntimeError: boom" in row for row in rows)
