@@ -208,12 +208,21 @@ def cmd_ls(args: list[str]) -> int:
 def cmd_new_attention(args: list[str]) -> int:
     from .scaffold import new_attention
 
+    folder = None
+    if "--dir" in args:
+        at = args.index("--dir")
+        if at + 1 >= len(args):
+            raise ConfigError("new-attention --dir: expected a folder, e.g. `--dir ~/my_variants`")
+        folder, args = Path(args[at + 1]).expanduser().resolve(), args[:at] + args[at + 2:]
     if len(args) != 1 or args[0].startswith("-"):
         raise ConfigError("new-attention: expected exactly one NAME, e.g. `lra-bench new-attention my_attn`")
-    for path in new_attention(args[0]):
+    name = args[0]
+    for path in new_attention(name, folder=folder):
         print(f"wrote {path}")
-    print(f"next: edit the forward of {args[0]}, then `lra-bench check attention={args[0]}` and "
-          f"`lra-bench train attention={args[0]}`")
+    if folder is not None:
+        print(f"enable it: export LRA_BENCH_INCLUDE={folder}")
+    print(f"next: edit the forward of {name}, then `lra-bench check attention={name}` and "
+          f"`lra-bench train attention={name}`")
     return 0
 
 

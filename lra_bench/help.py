@@ -18,10 +18,11 @@ USAGE = {
     "prepare": "usage: lra-bench prepare task=NAME [overrides]\n\n"
                "Generate, or read and check, a task's data once and cache it; prints each split's size,\n"
                "lengths and majority rate. Data lives under paths.data_dir (default: ./tasks).",
-    "new-attention": "usage: lra-bench new-attention NAME\n\n"
-                     "Write lra_bench/attention/NAME.py and conf/attention/NAME.yaml: plain scaled dot-product\n"
-                     "attention with a `temperature` hyperparameter that already passes the conformance suite;\n"
-                     "replace its forward with the new mechanism.",
+    "new-attention": "usage: lra-bench new-attention NAME [--dir FOLDER]\n\n"
+                     "Write lra_bench/attention/NAME.py and lra_bench/conf/attention/NAME.yaml (with --dir:\n"
+                     "FOLDER/NAME.py and FOLDER/conf/attention/NAME.yaml, outside the package, enabled with\n"
+                     "LRA_BENCH_INCLUDE=FOLDER): plain scaled dot-product attention with a `temperature`\n"
+                     "hyperparameter that already passes the conformance suite; replace its forward.",
     "check": "usage: lra-bench check attention=NAME[,NAME...] [--slow]\n\n"
              "Run the conformance suite (lra_bench/conformance.py) on a registered variant, built-in or from a\n"
              "plugin, in every form it declares; print a Markdown table (check, result, detail) to paste into a\n"
@@ -54,6 +55,7 @@ EXAMPLES = {
           "  lra-bench ls tasks              # length, source, whether the data is prepared",
     "new-attention": "examples:\n"
                      "  lra-bench new-attention my_attn\n"
+                     "  lra-bench new-attention my_attn --dir ~/my_variants  # outside the package (pip install)\n"
                      "  lra-bench check attention=my_attn && lra-bench train attention=my_attn",
     "check": "examples:\n"
              "  lra-bench check attention=my_attn\n"
