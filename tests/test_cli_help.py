@@ -110,3 +110,22 @@ def test_missing_launcher_plugin_is_one_line_with_the_install_hint(capsys):
     assert main(["train", "hydra/launcher=ray"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "pip install hydra-ray-launcher" in err and "joblib" in err
+
+
+def test_smoke_preset_covers_every_variant_and_every_default_task_in_its_own_store():
+    from omegaconf import OmegaConf
+
+    from lra_bench.attention import get_attention_class, list_attentions
+    from lra_bench.cli import sweep_overrides
+    from lra_bench.config import CONF_DIR
+
+    runs = sweep_overrides(["sweep=smoke"])
+    default_tasks = list(OmegaConf.load(CONF_DIR / "sweep" / "cpu_default.yaml").tasks)
+    assert [run[0] for run in runs] == [f"task={t}" for t in default_tasks]
+    covered = {name for run in runs for o in run if o.startswith("attention=") for name in o[10:].split(",")}
+    assert covered == set(list_attentions())
+    for run in runs:
+        grid = next(o for o in run if o.startswith("attention=")).removeprefix("attention=").split(",")
+        causal = "model=small_causal" in run
+        assert all(get_attention_class(n).has_form(causal) for n in grid)
+        assert "paths.store_dir=${paths.root}/results/smoke_runs" in run and "trainer.max_steps=4" in run
