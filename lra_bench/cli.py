@@ -5,29 +5,24 @@
     lra-bench report [--store DIR]      leaderboard tables and plots from the results store
     lra-bench sync [FOLDERS]            upload offline W&B runs (outputs/, multirun/)
     lra-bench prepare task=NAME         generate / read and check a task's data once
-    lra-bench ls attentions|tasks|runs [PATTERN]
+    lra-bench ls [attentions|tasks|runs] [PATTERN]
     lra-bench new-attention NAME        a new variant file + config that already pass the conformance suite
+    lra-bench check attention=NAME      the conformance suite on a variant: a Markdown table for an appendix
     lra-bench bench [--attentions ...]  speed and memory vs sequence length, as ratios to softmax
     lra-bench diagnose [--trained]      entropy, concentration, log-variance, spikiness of each variant
 
+`lra-bench <command> -h` shows a command's options and examples; `lra-bench --version` the version.
 Overrides are checked before Hydra starts: a wrong name, key or type prints one line and exits 2.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
-from .compose import (CONFIG_NAME, check_overrides, compose, group_options, include_searchpath,
-                      register_generated_nodes, screen_includes)
-from .config import CONF_DIR, validate_run_config
 from .errors import ConfigError, LraBenchError, did_you_mean
-from .sweep import MANIFEST_ENV, impossible_pairs, new_manifest, note_job, split_jobs, sweep_summary
+from .help import EXAMPLES, print_train_help
 
 _FINISHED: list[dict] = []
 
@@ -35,6 +30,7 @@ _FINISHED: list[dict] = []
 def _job(cfg):
     """The Hydra task function: one run, one record; a one-line summary on stdout."""
     from .runner import run_experiment
+    from .sweep import note_job
 
     record = run_experiment(cfg)
     _FINISHED.append(record)
@@ -54,6 +50,9 @@ def _launch(overrides: list[str], multirun: bool):
     """Hand the overrides to Hydra (so every Hydra flag and launcher works as usual)."""
     import hydra
 
+    from .compose import CONFIG_NAME, include_searchpath, register_generated_nodes
+    from .config import CONF_DIR
+
     register_generated_nodes()
     argv = ["lra-bench", *(["--multirun"] if multirun else []), *include_searchpath(), *overrides]
     saved, sys.argv = sys.argv, argv
@@ -66,10 +65,16 @@ def _launch(overrides: list[str], multirun: bool):
 # -- subcommands ----------------------------------------------------------------------------------
 
 def cmd_train(args: list[str]) -> int:
+    from .compose import check_overrides
+    from .hydra_flags import answers_only, check_plugins, split_hydra_flags
+
     multirun = any(a in ("-m", "--multirun") for a in args)
-    overrides = [a for a in args if a not in ("-m", "--multirun")]
-    if not any(a.startswith("--") for a in overrides):  # --help, --info, --cfg: let Hydra answer
+    args = [a for a in args if a not in ("-m", "--multirun")]
+    flags, overrides = split_hydra_flags(args)
+    if not answers_only(flags):  # -sc install=bash, --hydra-help: Hydra answers, nothing runs
+        check_plugins(overrides)
         check_overrides(overrides)
+    overrides = flags + overrides
     _FINISHED.clear()
     _launch(overrides, multirun)
     failed = [r for r in _FINISHED if r["status"] != "ok"]
@@ -79,47 +84,14 @@ def cmd_train(args: list[str]) -> int:
     return 1 if any(r.get("record_written") is False for r in _FINISHED) else 0  # said on stderr by the run
 
 
-def sweep_overrides(args: list[str]) -> list[list[str]]:
-    """The multiruns of `lra-bench sweep`: one per task of the preset (its grid and the task's own
-    overrides), then the user's overrides; a user's `task=` makes it one multirun over those tasks."""
-    from .attention import get_attention_class, list_attentions
-
-    preset_name = next((a.split("=", 1)[1] for a in args if a.startswith("sweep=")), "cpu_default")
-    preset_path = CONF_DIR / "sweep" / f"{preset_name}.yaml"
-    if not preset_path.is_file():
-        options = group_options("sweep")
-        raise ConfigError(f"sweep={preset_name}: unknown sweep preset; available: {', '.join(options)}"
-                          f"{did_you_mean(preset_name, options)}")
-    preset = OmegaConf.load(preset_path)
-    user = [a for a in args if not a.startswith("sweep=")]
-    given = {a.split("=", 1)[0].lstrip("+~") for a in user if "=" in a}
-
-    def attention_grid(selection) -> list[str]:
-        """`all` (variants with a non-causal form: the LRA tasks), `causal` (those with a causal form) or an
-        explicit list, as one grid override."""
-        if "attention" in given:
-            return []
-        if selection in ("all", "causal"):
-            names = [n for n in list_attentions() if get_attention_class(n).has_form(causal=selection == "causal")]
-        else:
-            names = list(selection)
-        return ["attention=" + ",".join(names)]
-
-    seeds = [] if "seed" in given else ["seed=" + ",".join(str(s) for s in preset.seeds)]
-    if "task" in given:
-        return [[*attention_grid(preset.attentions), *seeds, *preset.overrides, *user]]
-    runs = []
-    for task, task_overrides in preset.tasks.items():
-        own = [o for o in task_overrides if not o.startswith("attentions=")]
-        selection = next((o.split("=", 1)[1] for o in task_overrides if o.startswith("attentions=")),
-                         preset.attentions)
-        runs.append([f"task={task}", *attention_grid(selection), *seeds, *preset.overrides, *own, *user])
-    return runs
-
-
 def cmd_sweep(args: list[str]) -> int:
     """Every job of the preset as ONE Hydra multirun (one job array under submitit; the joblib slots all
     busy), then the summary from what the jobs left in the store (so it holds under every launcher)."""
+    import json
+
+    from .compose import check_overrides, compose
+    from .sweep import MANIFEST_ENV, impossible_pairs, new_manifest, split_jobs, sweep_overrides, sweep_summary
+
     runs = sweep_overrides(args)
     for overrides in runs:
         check_overrides(overrides)
@@ -135,17 +107,21 @@ def cmd_sweep(args: list[str]) -> int:
 
 
 def cmd_report(args: list[str]) -> int:
-    from .config import PROJECT_ROOT
-    from .report import write_report
+    import argparse
 
-    parser = argparse.ArgumentParser(prog="lra-bench report", description="Leaderboard from the results store.")
+    from .config import PROJECT_ROOT, REFERENCE_DIR
+
+    parser = argparse.ArgumentParser(prog="lra-bench report", description="Leaderboard from the results store.",
+                                     epilog=EXAMPLES["report"], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--store", default=str(PROJECT_ROOT / "results" / "runs"), help="results store folder")
     parser.add_argument("--out", default=str(PROJECT_ROOT / "results"), help="where tables and plots go")
-    parser.add_argument("--reference", default=str(PROJECT_ROOT / "results" / "reference.csv"),
+    parser.add_argument("--reference", default=str(REFERENCE_DIR / "reference.csv"),
                         help="published accuracies to put beside ours ('' = none)")
     parser.add_argument("--wandb", action="store_true", help="also log the leaderboard and plots to W&B "
                         "(job_type report; WANDB_MODE, offline when unset)")
     opts = parser.parse_args(args)
+    from .report import write_report
+
     table, written = write_report(Path(opts.store), Path(opts.out), Path(opts.reference) if opts.reference else None,
                                   on_skip=lambda path, reason: print(f"skipped {path}: {reason}", file=sys.stderr))
     print(table)
@@ -159,16 +135,19 @@ def cmd_report(args: list[str]) -> int:
 
 def cmd_sync(args: list[str]) -> int:
     """Upload offline W&B runs: every offline-run-* folder under the given folders (any depth)."""
+    import argparse
     import subprocess
 
     from .config import PROJECT_ROOT
-    from .tracking import offline_runs
 
-    parser = argparse.ArgumentParser(prog="lra-bench sync", description="Upload offline W&B runs (`wandb sync`).")
+    parser = argparse.ArgumentParser(prog="lra-bench sync", description="Upload offline W&B runs (`wandb sync`).",
+                                     epilog=EXAMPLES["sync"], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", nargs="*", default=[str(PROJECT_ROOT / "outputs"), str(PROJECT_ROOT / "multirun")],
                         help="where to look for offline-run-* folders (default: outputs/ and multirun/)")
     parser.add_argument("--dry-run", action="store_true", help="list the runs, upload nothing")
     opts = parser.parse_args(args)
+    from .tracking import offline_runs
+
     runs = offline_runs([Path(f) for f in opts.folders])
     print(f"{len(runs)} offline W&B run(s) under {', '.join(opts.folders)}")
     if opts.dry_run or not runs:
@@ -178,6 +157,8 @@ def cmd_sync(args: list[str]) -> int:
 
 
 def cmd_prepare(args: list[str]) -> int:
+    from .compose import check_overrides, compose
+    from .config import validate_run_config
     from .data import load_task
 
     check_overrides(args)
@@ -194,62 +175,78 @@ def cmd_prepare(args: list[str]) -> int:
 
 
 def cmd_ls(args: list[str]) -> int:
-    from .attention import get_attention_class, list_attentions
-
-    from .config import PROJECT_ROOT
-
-    parser = argparse.ArgumentParser(prog="lra-bench ls")
-    parser.add_argument("what", choices=["attentions", "tasks", "runs"])
-    parser.add_argument("pattern", nargs="?", default="*")
-    parser.add_argument("--store", default=str(PROJECT_ROOT / "results" / "runs"), help="results store (runs)")
-    opts = parser.parse_args(args)
-    if opts.what == "runs":
-        return list_runs(Path(opts.store), opts.pattern)
-    if opts.what == "attentions":
-        for name in list_attentions(opts.pattern):
-            cls = get_attention_class(name)
-            flags = [f for f in ("supports_causal", "needs_max_len", "padding_invariant") if getattr(cls, f)]
-            print(f"{name:16s} {', '.join(flags)}")
-    else:
-        import fnmatch
-
-        for name in group_options("task"):
-            if fnmatch.fnmatch(name, opts.pattern):
-                print(name)
-    return 0
-
-
-def list_runs(store: Path, pattern: str) -> int:
-    """One line per run record: id, status (`stale` for a `running` record whose owner is gone), owner."""
+    import argparse
     import fnmatch
 
-    from .ownership import is_stale
+    from . import catalog
 
-    for path in sorted(store.glob("*.json")):
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if not isinstance(record, dict) or record.get("kind", "run") != "run" or \
-                not fnmatch.fnmatch(str(record.get("run_id")), pattern):
-            continue
-        status = "stale" if is_stale(record, path) else record.get("status")
-        holder = record.get("owner") or {}
-        where = f"  (pid {holder.get('pid')} on {holder.get('host')})" if status in ("running", "stale") else ""
-        print(f"{record.get('run_id')}  {status}{where}")
+    parser = argparse.ArgumentParser(prog="lra-bench ls", description="What can be named on a command line.",
+                                     epilog=EXAMPLES["ls"], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", nargs="?", choices=["attentions", "tasks", "runs"],
+                        help="default: attentions and tasks")
+    parser.add_argument("pattern", nargs="?", default="*", help="shell-style wildcard on the names")
+    parser.add_argument("--store", default=None, help="results store, for `ls runs` (default: results/runs)")
+    opts = parser.parse_args(args)
+    if opts.what == "runs":
+        from .config import PROJECT_ROOT
+
+        from .ownership import list_runs
+
+        return list_runs(Path(opts.store or PROJECT_ROOT / "results" / "runs"), opts.pattern)
+    if opts.what in (None, "attentions"):
+        rows = [v for v in catalog.variants() if fnmatch.fnmatch(v.name, opts.pattern)]
+        print(f"attentions ({len(rows)}):  name, forms, paper")
+        for v in rows:
+            origin = "" if v.source == "built-in" else f"  [{v.source}]"
+            print(f"  {v.name:17s} {', '.join(v.forms):26s} {v.paper}{origin}")
+    if opts.what in (None, "tasks"):
+        from .config import CONF_DIR, PROJECT_ROOT
+
+        from .compose import include_conf_dirs
+
+        rows = [t for t in catalog.tasks([CONF_DIR, *include_conf_dirs()], PROJECT_ROOT / "tasks") if fnmatch.fnmatch(t.name, opts.pattern)]
+        print(f"tasks ({len(rows)}):  name, length, source, data prepared")
+        for t in rows:
+            print(f"  {t.name:17s} {t.max_len:6d}  {t.source:26s} {t.prepared}")
     return 0
 
 
 def cmd_new_attention(args: list[str]) -> int:
     from .scaffold import new_attention
 
-    if len(args) != 1:
+    folder = None
+    if "--dir" in args:
+        at = args.index("--dir")
+        if at + 1 >= len(args):
+            raise ConfigError("new-attention --dir: expected a folder, e.g. `--dir ~/my_variants`")
+        folder, args = Path(args[at + 1]).expanduser().resolve(), args[:at] + args[at + 2:]
+    if len(args) != 1 or args[0].startswith("-"):
         raise ConfigError("new-attention: expected exactly one NAME, e.g. `lra-bench new-attention my_attn`")
-    for path in new_attention(args[0]):
+    name = args[0]
+    for path in new_attention(name, folder=folder):
         print(f"wrote {path}")
-    print(f"next: edit the forward of {args[0]}, then `pytest -k \"conformance and {args[0]}\"` and "
-          f"`lra-bench train attention={args[0]}`")
+    if folder is not None:
+        print(f"enable it: export LRA_BENCH_INCLUDE={folder}")
+    print(f"next: edit the forward of {name}, then `lra-bench check attention={name}` and "
+          f"`lra-bench train attention={name}`")
     return 0
+
+
+def cmd_check(args: list[str]) -> int:
+    names = [n for a in args if a.startswith("attention=") for n in a.split("=", 1)[1].split(",")]
+    unknown = [a for a in args if not a.startswith("attention=") and a not in ("--slow",)]
+    if not names or unknown:
+        raise ConfigError(f"check: expected attention=NAME[,NAME...] [--slow], got {' '.join(args) or 'nothing'}")
+    from .attention import get_attention_class
+    from .conformance import markdown_table, run_checks
+
+    failed = 0
+    for name in names:
+        get_attention_class(name)  # an unknown name is one line with the registered ones
+        rows = run_checks(name, slow="--slow" in args)
+        failed += sum(result == "FAIL" for _, result, _ in rows)
+        print(markdown_table(name, rows) + "\n")
+    return 1 if failed else 0
 
 
 def cmd_bench(args: list[str]) -> int:
@@ -264,11 +261,44 @@ def cmd_diagnose(args: list[str]) -> int:
     return diagnose_main(args)
 
 
-COMMANDS = {"diagnose": cmd_diagnose, "bench": cmd_bench, "new-attention": cmd_new_attention, "train": cmd_train, "sweep": cmd_sweep, "report": cmd_report, "sync": cmd_sync, "prepare": cmd_prepare, "ls": cmd_ls}
+COMMANDS = {"train": cmd_train, "sweep": cmd_sweep, "report": cmd_report, "sync": cmd_sync, "prepare": cmd_prepare,
+            "ls": cmd_ls,
+            "new-attention": cmd_new_attention, "check": cmd_check, "bench": cmd_bench, "diagnose": cmd_diagnose}
+# Commands whose options an argparse parser in their module prints; the others print help.USAGE here.
+ARGPARSE_HELP = {"report", "sync", "ls", "bench", "diagnose"}
+
+
+def _help(command: str, args: list[str]) -> int:
+    """`lra-bench <command> -h`: the command's options (its parser, or help.USAGE) and its examples."""
+    from .help import USAGE
+
+    if command == "train":
+        print_train_help()
+        return 0
+    if command not in ARGPARSE_HELP:
+        print(USAGE[command] + "\n\n" + EXAMPLES[command])
+        return 0
+    try:
+        COMMANDS[command](["--help"])
+    except SystemExit as done:
+        if command in ("bench", "diagnose"):  # their parsers carry no epilog
+            print("\n" + EXAMPLES[command])
+        return done.code or 0
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--version":
+        from . import __version__
+
+        print(f"lra-bench {__version__}")
+        return 0
+    if argv and argv[0] in ("-sc", "--shell-completion"):  # what Hydra's completion script runs
+        from .hydra_flags import strip_subcommand_from_completion_line
+
+        strip_subcommand_from_completion_line(os.environ)
+        argv = ["train", *argv]
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         if argv and argv[0] not in ("-h", "--help"):
             print(f"lra-bench: error: unknown command '{argv[0]}'; expected one of {', '.join(COMMANDS)}"
@@ -276,9 +306,15 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(__doc__)
         return 0
-    screen_includes(lambda line: print(f"lra-bench: warning: {line}", file=sys.stderr))
+    command, args = argv[0], argv[1:]
+    if any(a in ("-h", "--help") for a in args):
+        return _help(command, args)
+    if os.environ.get("LRA_BENCH_INCLUDE"):  # a missing path or a plugin that does not compile: one line, skipped
+        from .compose import screen_includes
+
+        screen_includes(lambda line: print(f"lra-bench: warning: {line}", file=sys.stderr))
     try:
-        return COMMANDS[argv[0]](argv[1:])
+        return COMMANDS[command](args)
     except LraBenchError as err:
         print(f"lra-bench: error: {err}", file=sys.stderr)
         return 2

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from .config import CONF_DIR, ModelConfig, TrainerConfig, validate_run_config
+from .config import CONF_DIR, PROJECT_ROOT, ModelConfig, TrainerConfig, validate_run_config
 from .errors import ConfigError, did_you_mean
 
 CONFIG_NAME = "train"
@@ -53,8 +53,10 @@ def screen_includes(warn) -> None:
 
 
 def include_conf_dirs() -> list[Path]:
-    """The `conf/` folders next to LRA_BENCH_INCLUDE entries: the configs of variants kept outside the package."""
-    folders = []
+    """The user's `conf/` folder (in the working folder, config.PROJECT_ROOT) and the `conf/` folders next to
+    LRA_BENCH_INCLUDE entries: configs kept outside the package, which add nodes to the packaged ones."""
+    own = PROJECT_ROOT / "conf"
+    folders = [own] if own.is_dir() and own.resolve() != CONF_DIR.resolve() else []
     for item in filter(None, os.environ.get("LRA_BENCH_INCLUDE", "").split(os.pathsep)):
         path = Path(item).resolve()
         conf = (path if path.is_dir() else path.parent) / "conf"

@@ -9,6 +9,7 @@ declares, so a variant's own hyperparameters are typed too.
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
 import os
 import typing
 from dataclasses import dataclass, field
@@ -246,8 +247,23 @@ def validate_run_config(cfg: DictConfig) -> RunConfig:
     return run
 
 
-PROJECT_ROOT = Path(os.environ.get("LRA_BENCH_ROOT", Path(__file__).resolve().parents[1]))
-CONF_DIR = PROJECT_ROOT / "conf"
+def _work_root() -> Path:
+    """Where data (tasks/), the results store (results/) and outputs/ go: $LRA_BENCH_HOME (or the older
+    $LRA_BENCH_ROOT); else, for a source checkout, the checkout (as before the package carried its configs);
+    else the current directory. Never inside site-packages."""
+    for variable in ("LRA_BENCH_HOME", "LRA_BENCH_ROOT"):
+        if os.environ.get(variable):
+            return Path(os.environ[variable]).resolve()
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "pyproject.toml").is_file() and "site-packages" not in checkout.parts:
+        return checkout
+    return Path.cwd()
+
+
+PROJECT_ROOT = _work_root()
+# Shipped with the package (a wheel holds them): the configs and the published reference tables.
+CONF_DIR = Path(str(importlib.resources.files("lra_bench") / "conf"))
+REFERENCE_DIR = Path(str(importlib.resources.files("lra_bench") / "reference"))
 
 if not OmegaConf.has_resolver("lra_root"):
     OmegaConf.register_new_resolver("lra_root", lambda: str(PROJECT_ROOT))

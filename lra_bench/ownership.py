@@ -94,3 +94,23 @@ class Heartbeat:
     def stop(self):
         self.stopped.set()
         self.thread.join()
+
+
+def list_runs(store: Path, pattern: str) -> int:
+    """One line per run record: id, status (`stale` for a `running` record whose owner is gone), owner."""
+    import fnmatch
+    import json
+
+    for path in sorted(store.glob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(record, dict) or record.get("kind", "run") != "run" or \
+                not fnmatch.fnmatch(str(record.get("run_id")), pattern):
+            continue
+        status = "stale" if is_stale(record, path) else record.get("status")
+        holder = record.get("owner") or {}
+        where = f"  (pid {holder.get('pid')} on {holder.get('host')})" if status in ("running", "stale") else ""
+        print(f"{record.get('run_id')}  {status}{where}")
+    return 0

@@ -7,7 +7,7 @@ A cell with no successful run shows the failure (FAIL / OOM / DIVERGED / RUNNING
 (lessons.md: xformers' collector filled missing runs with zeros). A run whose best validation
 accuracy stayed at chance is marked `(chance)`; a run with over 10% more parameters than softmax on
 the same task is marked in the params column (the LRA budget rule). On the LRA tasks our rows sit
-beside the published ones (results/reference.csv), each published row marked with its source.
+beside the published ones (lra_bench/reference/reference.csv), each published row marked with its source.
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def latex_table(summary: pd.DataFrame) -> str:
 
 
 def published_speed_table(bench: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
-    """Our train-step speed and memory relative to softmax beside LRA Table 2's (results/reference_speed.csv),
+    """Our train-step speed and memory relative to softmax beside LRA Table 2's (lra_bench/reference/reference_speed.csv),
     at the lengths both have; published memory relative to the Transformer's at the same length."""
     if bench.empty or reference.empty or "attention" not in reference:
         return pd.DataFrame()

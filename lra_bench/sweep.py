@@ -20,6 +20,49 @@ from pathlib import Path
 from .compose import compose
 
 
+def sweep_overrides(args: list[str]) -> list[list[str]]:
+    """The multiruns of `lra-bench sweep`: one per task of the preset (its grid and the task's own
+    overrides), then the user's overrides; a user's `task=` makes it one multirun over those tasks."""
+    from omegaconf import OmegaConf
+
+    from .attention import get_attention_class, list_attentions
+    from .compose import group_options
+    from .config import CONF_DIR
+    from .errors import ConfigError, did_you_mean
+
+    preset_name = next((a.split("=", 1)[1] for a in args if a.startswith("sweep=")), "cpu_default")
+    preset_path = CONF_DIR / "sweep" / f"{preset_name}.yaml"
+    if not preset_path.is_file():
+        options = group_options("sweep")
+        raise ConfigError(f"sweep={preset_name}: unknown sweep preset; available: {', '.join(options)}"
+                          f"{did_you_mean(preset_name, options)}")
+    preset = OmegaConf.load(preset_path)
+    user = [a for a in args if not a.startswith("sweep=")]
+    given = {a.split("=", 1)[0].lstrip("+~") for a in user if "=" in a}
+
+    def attention_grid(selection) -> list[str]:
+        """`all` (variants with a non-causal form: the LRA tasks), `causal` (those with a causal form) or an
+        explicit list, as one grid override."""
+        if "attention" in given:
+            return []
+        if selection in ("all", "causal"):
+            names = [n for n in list_attentions() if get_attention_class(n).has_form(causal=selection == "causal")]
+        else:
+            names = list(selection)
+        return ["attention=" + ",".join(names)]
+
+    seeds = [] if "seed" in given else ["seed=" + ",".join(str(s) for s in preset.seeds)]
+    if "task" in given:
+        return [[*attention_grid(preset.attentions), *seeds, *preset.overrides, *user]]
+    runs = []
+    for task, task_overrides in preset.tasks.items():
+        own = [o for o in task_overrides if not o.startswith("attentions=")]
+        selection = next((o.split("=", 1)[1] for o in task_overrides if o.startswith("attentions=")),
+                         preset.attentions)
+        runs.append([f"task={task}", *attention_grid(selection), *seeds, *preset.overrides, *own, *user])
+    return runs
+
+
 def new_manifest(store: Path) -> Path:
     """A fresh manifest folder in the store (shared with the jobs), or a local temporary one with a
     warning when the store cannot hold it (its runs will each say so too)."""

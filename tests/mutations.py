@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-COPIED = ("lra_bench", "tests", "conf", "pyproject.toml")
+COPIED = ("lra_bench", "tests", "pyproject.toml")
 ORACLES, CONFORMANCE, RECURRENT, GRID = ("tests/test_oracles.py", "tests/test_conformance.py",
                                         "tests/test_recurrent.py", "tests/test_combiner_grid.py")
 ATTN = "lra_bench/attention/"

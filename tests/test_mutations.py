@@ -38,4 +38,4 @@ def test_the_unmutated_copy_passes_the_selected_tests():
 
 
 def test_the_check_copies_what_the_tests_need():
-    assert Path(ROOT / "conf").is_dir() and (ROOT / "pyproject.toml").is_file()
+    assert Path(ROOT / "lra_bench" / "conf").is_dir() and (ROOT / "pyproject.toml").is_file()

@@ -33,7 +33,7 @@ def test_new_attention_passes_conformance_and_joins_the_sweep(tmp_path):
                                        text=True, timeout=600)
     made = run("-m", "lra_bench.cli", "new-attention", "my_attn")
     assert made.returncode == 0, made.stderr
-    assert (repo / "lra_bench/attention/my_attn.py").is_file() and (repo / "conf/attention/my_attn.yaml").is_file()
+    assert (repo / "lra_bench/attention/my_attn.py").is_file() and (repo / "lra_bench/conf/attention/my_attn.yaml").is_file()
     tests = run("-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_conformance.py", "-k", "my_attn")
     assert tests.returncode == 0, tests.stdout[-3000:]
     passed = re.search(r"(\d+) passed", tests.stdout)
@@ -58,3 +58,18 @@ def test_new_attention_refuses_bad_names_and_overwrites(tmp_path):
     new_attention("fresh", root=tmp_path)
     with pytest.raises(ConfigError, match="already exists"):
         new_attention("fresh", root=tmp_path)
+
+
+def test_new_attention_in_a_folder_outside_the_package_checks_through_the_include_path(tmp_path, capsys):
+    from lra_bench.cli import main
+
+    assert main(["new-attention", "outside_attn", "--dir", str(tmp_path / "variants")]) == 0
+    out = capsys.readouterr().out
+    assert f"enable it: export LRA_BENCH_INCLUDE={tmp_path / 'variants'}" in out
+    code = (tmp_path / "variants" / "outside_attn.py").read_text()
+    assert "from lra_bench.attention import Attention, register_attention" in code
+    env = {**os.environ, "LRA_BENCH_INCLUDE": str(tmp_path / "variants")}
+    done = subprocess.run([sys.executable, "-m", "lra_bench.cli", "check", "attention=outside_attn"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert " 0 failed" in done.stdout and "| config_node | PASS | outside_attn.yaml type-checks" in done.stdout

@@ -55,14 +55,14 @@ def test_empty_store_says_what_to_run(tmp_path):
 
 
 def test_published_rows_sit_beside_ours_on_lra_tasks(tmp_path):
-    from lra_bench.config import PROJECT_ROOT
+    from lra_bench.config import REFERENCE_DIR
 
     store = tmp_path / "runs"
     write_record(store, _record("softmax", "listops", 0, 0.37))
     write_record(store, _record("softmax", "listops", 1, 0.35))
     write_record(store, _record("linear", "text", 0, None, status="diverged"))
     write_record(store, _record("softmax", "listops_small", 0, 0.30))
-    markdown, paths = write_report(store, tmp_path / "out", PROJECT_ROOT / "results" / "reference.csv")
+    markdown, paths = write_report(store, tmp_path / "out", REFERENCE_DIR / "reference.csv")
     published = pd.read_csv(tmp_path / "out" / "leaderboard_published.csv", index_col="model", dtype=str)
     row = published.loc["Transformer (published: LRA paper Table 1)"]
     assert row["listops"] == "36.37" and row["pathx"] == "FAIL" and row["avg"] == "54.39"
