@@ -201,7 +201,7 @@ def test_latex_has_one_header_row_bold_best_pm_and_booktabs(tmp_path):
 
 
 def test_lra_table_2_sits_beside_our_speed_at_shared_lengths(tmp_path):
-    from lra_bench.config import PROJECT_ROOT
+    from lra_bench.config import REFERENCE_DIR
 
     store = tmp_path / "runs"
     write_record(store, _record("softmax", "listops", 0, 0.37))
@@ -211,7 +211,7 @@ def test_lra_table_2_sits_beside_our_speed_at_shared_lengths(tmp_path):
             for n, ref in ((512, 10.0), (1024, 10.0))]
     write_record(store, {"run_id": "bench__x", "kind": "bench", "device": "cpu", "finished_at": "2026-01-02",
                          "rows": rows})
-    markdown, _ = write_report(store, tmp_path / "out", PROJECT_ROOT / "results" / "reference.csv")
+    markdown, _ = write_report(store, tmp_path / "out", REFERENCE_DIR / "reference.csv")
     section = markdown.split("beside LRA Table 2")[1]
     line = next(l for l in section.splitlines() if l.startswith("| linear"))
     # ours: 2x faster, 0.4x memory at 1024; LRA Table 2 linear at 1K: 1.1x, 0.37 / 0.85 GB = 0.44x
