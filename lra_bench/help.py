@@ -88,9 +88,10 @@ def print_train_help():
 
     print(USAGE["train"] + "\n\nconfig groups (GROUP=OPTION):")
     folders = [CONF_DIR, *include_conf_dirs()]
-    groups = sorted({p.name for conf in folders for p in conf.iterdir() if p.is_dir()} - set(HIDDEN_GROUPS))
+    groups = sorted(({p.name for conf in folders for p in conf.iterdir() if p.is_dir()} | {"attention", *GENERATED})
+                    - set(HIDDEN_GROUPS))  # attention nodes are generated from the variants' signatures
     for group in groups:
-        options = {str(p.relative_to(conf / group).with_suffix("")) for conf in folders
+        options = {str(p.relative_to(conf / group).with_suffix("")) for conf in folders if (conf / group).is_dir()
                    for p in (conf / group).rglob("*.yaml")} | set(GENERATED.get(group, []))
         if group == "attention":
             options |= {v.name for v in catalog.variants()}
