@@ -26,10 +26,11 @@ def _palette(names: list[str]) -> dict:
     return styles
 
 
-def plot_bars(numeric: pd.DataFrame, summary: pd.DataFrame, path: Path):
+def plot_bars(numeric: pd.DataFrame, summary: pd.DataFrame, path: Path, display: pd.DataFrame | None = None):
     """Per-task test accuracy per attention (the shown config), std over seeds as error bars, the chance
     rate dashed; the axis spans the data (not 0-100), so differences stay visible; a cell without a
-    result is a grey stub labelled with its status."""
+    result is a grey stub labelled with its status, or "n/a" where the table says the variant has no
+    such form (`display`, the leaderboard's text cells)."""
     tasks = [c for c in numeric.columns if c != "avg"]
     attentions = [a for a in numeric.index if a != "chance"]
     shown = summary[summary.shown].set_index(["attention", "task"])
@@ -48,7 +49,9 @@ def plot_bars(numeric: pd.DataFrame, summary: pd.DataFrame, path: Path):
         for i, (attention, value) in enumerate(values.items()):
             if pd.isna(value):
                 status = shown["status"].get((attention, task), "missing")
-                ax.text(i, low + 0.02 * (high - low), FAILURE_MARK.get(status, "MISSING"), rotation=90, ha="center",
+                text = str(display.loc[attention, task]) if display is not None else ""
+                label = "n/a" if text.startswith("n/a") else FAILURE_MARK.get(status, "MISSING")
+                ax.text(i, low + 0.02 * (high - low), label, rotation=90, ha="center",
                         va="bottom", fontsize=7, color="0.4")
         if pd.notna(chance):
             ax.axhline(chance, ls="--", color="0.3", lw=1)

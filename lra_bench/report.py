@@ -265,7 +265,7 @@ def write_report(store: Path, out: Path, reference_path: Path | None = None,
     written[0].write_text("# Leaderboard\n\n" + text + "\n")
     numeric.round(4).to_csv(written[1])
     written[2].write_text(latex_table(summary))
-    plot_bars(numeric, summary, written[3])
+    plot_bars(numeric, summary, written[3], display)
     tidy_table(summary).to_csv(written[4], index=False)
     if not published.empty:
         published.to_csv(out / "leaderboard_published.csv")
