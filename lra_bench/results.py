@@ -46,7 +46,7 @@ def record_path(store_dir: str | Path, rid: str) -> Path:
 
 def write_record(store_dir: str | Path, record: dict) -> Path:
     """Atomically write `record` as <store_dir>/<run_id>.json and return the path."""
-    target = Path(store_dir) / f"{record['run_id']}.json"
+    target = record_path(store_dir, record["run_id"])
     with atomic_write(target) as fh:
         json.dump(record, fh, indent=2, sort_keys=True, default=str)
     return target
@@ -55,7 +55,7 @@ def write_record(store_dir: str | Path, record: dict) -> Path:
 def read_record(store_dir: str | Path, rid: str) -> dict | None:
     """The record of one run id, or None when it is missing or not a readable record."""
     try:
-        record = json.loads((Path(store_dir) / f"{rid}.json").read_text())
+        record = json.loads(record_path(store_dir, rid).read_text())
     except (OSError, json.JSONDecodeError, UnicodeDecodeError):
         return None
     return record if isinstance(record, dict) else None

@@ -197,7 +197,7 @@ def _train_and_record(run: RunConfig, resolved: dict, hash_: str, code: dict, ri
         "owner": owner(),
     }
     write = (lambda rec: store_record(run.paths.store_dir, rec)) if parallel.is_main else (lambda rec: None)
-    heartbeat = Heartbeat(os.path.join(run.paths.store_dir, f"{rid}.json")) if write(record) else None
+    heartbeat = Heartbeat(record_path(run.paths.store_dir, rid)) if write(record) else None
     if parallel.is_main:
         log.info("run %s: started (%s)", rid, run.paths.output_dir)
     tracker = None
