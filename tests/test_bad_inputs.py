@@ -124,3 +124,15 @@ def test_a_full_disk_while_checkpointing_is_one_line_naming_the_file(workspace, 
     assert record["error"].startswith(f"{workspace.root / 'ckpt'}/") and ".pt: could not write the checkpoint" in record["error"]
     assert "is the disk full?" in err
     assert not list((workspace.root / "ckpt").rglob("*.tmp")), "a torn temporary file was left behind"
+
+
+def test_importing_the_attention_package_with_a_missing_include_path_skips_it_in_one_named_line(tmp_path):
+    """From Python (no CLI screening), a missing LRA_BENCH_INCLUDE path is one warning naming it, not a
+    traceback and not an internal AttributeError; the built-in variants still load."""
+    code = "import lra_bench.attention as a; print(len(a.list_attentions()))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "LRA_BENCH_INCLUDE": str(tmp_path / "nowhere")})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr.splitlines() == [f"lra-bench: warning: skipped plugin (LRA_BENCH_INCLUDE {tmp_path}/nowhere): "
+                                        "FileNotFoundError: no such file or folder"]
+    assert int(done.stdout) >= 21

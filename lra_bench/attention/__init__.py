@@ -44,6 +44,8 @@ def _import_plugins():
 
 
 def _import_file(file: Path):
+    if not file.is_file():
+        raise FileNotFoundError("no such file or folder")
     spec = importlib.util.spec_from_file_location(f"lra_bench_user.{file.stem}", file)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
