@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .aggregate import FAILURE_MARK, cell_text, paired_vs_softmax, records_frame, summarise
+from .aggregate import FAILURE_MARK, cell_text, lacks_form, paired_vs_softmax, records_frame, summarise
 from .plots import plot_accuracy_vs_speed, plot_bars, plot_learning_curves, plot_scaling
 from .results import BenchRecord, DiagnosticsRecord, load_records, parse_record
 
@@ -39,12 +39,6 @@ def _params(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(marks, dtype=object)
 
 
-def _lacks_form(frame: pd.DataFrame, attention: str, causal: bool) -> bool:
-    """Whether the variant's records say it has no such form (records that cannot say: no)."""
-    said = frame.loc[frame.attention == attention, "has_causal" if causal else "has_non_causal"].dropna()
-    return not said.empty and not bool(said.iloc[-1])
-
-
 def leaderboard(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(display table of strings, numeric table of means), rows = attention + 'chance', cols = tasks + avg."""
     summary = summarise(frame)
@@ -58,7 +52,7 @@ def leaderboard(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     for task in tasks:  # a task has no cell for a variant without that form: say so
         causal = frame[frame.task == task].causal.any()
         for attention in display.index[display[task].isna()]:
-            if _lacks_form(frame, attention, causal):
+            if lacks_form(frame, attention, causal):
                 display.loc[attention, task] = "n/a (no causal form)" if causal else "n/a (causal only)"
     display["params"] = _params(frame).reindex(display.index).fillna("")
     chance = frame.groupby("task").chance_accuracy.max().reindex(tasks)
