@@ -199,6 +199,22 @@ def leaderboard_rows(records: list, reference_dir: Path | None = None, tasks: li
     return rows_from_frame(records_frame(records), reference, more, tasks, str(Path(reference_dir) / REFERENCE_FILES[1]))
 
 
+def published_points(rows: list[Row], speed_reference: pd.DataFrame, length: int = 4096) -> pd.DataFrame:
+    """LRA Figure 3's published points: per LRA Table 1 model with a Table 2 entry at `length` (4K, as the
+    figure), its speed and memory relative to the Transformer's there, and its Table 1 Avg."""
+    columns = ["model", "attention", "speed", "memory_vs_softmax", "accuracy"]
+    if speed_reference.empty or "attention" not in speed_reference:
+        return pd.DataFrame(columns=columns)
+    at = speed_reference[speed_reference.length.astype(int) == length].set_index("attention")
+    if "softmax" not in at.index:
+        return pd.DataFrame(columns=columns)
+    points = [{"model": r.model, "attention": r.attention, "speed": float(at.loc[r.attention, "relative_speed"]),
+               "memory_vs_softmax": float(at.loc[r.attention, "memory_gb"]) / float(at.loc["softmax", "memory_gb"]),
+               "accuracy": r.avg} for r in rows
+              if r.group == "lra_table1" and r.origin == "published" and r.avg is not None and r.attention in at.index]
+    return pd.DataFrame(points, columns=columns)
+
+
 def rows_frame(rows: list[Row]) -> pd.DataFrame:
     """The rows as one table of strings and Avg: model, attention, origin, group, source, a column per
     task (the cell's text), avg (2 decimals; NaN when absent). What leaderboard_lra.csv holds."""

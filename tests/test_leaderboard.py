@@ -146,3 +146,47 @@ def test_the_wheel_carries_every_reference_table():
     for path in (REPO / "lra_bench" / "reference").iterdir():
         assert any(fnmatch.fnmatch(f"reference/{path.name}", g) for g in globs), path.name
     assert (REPO / "lra_bench" / "reference" / "reference_more.csv").is_file()
+
+
+def test_published_points_are_lra_table2_at_4k_beside_table1_avg(records):
+    from lra_bench.leaderboard import load_reference, published_points
+
+    points = published_points(leaderboard_rows(records), load_reference(REFERENCE_DIR / "reference_speed.csv"))
+    points = points.set_index("attention")
+    # LRA Table 2 has no Sparse Transformer or Longformer column
+    assert set(points.index) == set(LRA_TABLE1) - {"sparse_transformer", "longformer"}
+    assert points.loc["performer", "speed"] == 5.7
+    assert points.loc["performer", "memory_vs_softmax"] == pytest.approx(1.06 / 9.48)
+    assert points.loc["performer", "accuracy"] == pytest.approx((18.01 + 65.40 + 53.82 + 42.77 + 77.05) / 5)
+
+
+def test_accuracy_vs_speed_puts_lra_hollow_beside_ours_filled_and_names_our_task(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from lra_bench import plots
+    from lra_bench.leaderboard import load_reference, published_points
+    from lra_bench.report import leaderboard
+
+    store = tmp_path / "runs"
+    for attention, acc in (("softmax", 0.40), ("performer", 0.30)):
+        write_record(store, _record(attention, "listops_small", 0, acc))
+    records = load_records(store)
+    frame = records_frame(records)
+    _, numeric = leaderboard(frame)
+    bench = pd.DataFrame([{"attention": a, "length": 1024, "mode": "train", "status": "ok", "ms": ms,
+                           "peak_bytes": mem, "device": "cpu"} for a, ms, mem in (("softmax", 10, 100),
+                                                                                   ("performer", 4, 40))])
+    points = published_points(leaderboard_rows(records), load_reference(REFERENCE_DIR / "reference_speed.csv"))
+    figures = []
+    monkeypatch.setattr(plots.plt, "close", figures.append)
+    assert plots.plot_accuracy_vs_speed(numeric, bench, tmp_path / "fig.png", summarise(frame), points)
+    ax = figures[0].axes[0]
+    assert "ours: listops_small accuracy" in ax.get_title() and "LRA: Table 1 Avg" in ax.get_title()
+    drawn = [c for c in ax.collections if len(c.get_offsets())]
+    hollow = [c for c in drawn if c.get_facecolor().size == 0 or c.get_facecolor()[0][3] == 0]
+    assert len(hollow) == len(points) == 9 and len(drawn) - len(hollow) == 2
+    ours_speed = {tuple(c.get_offsets()[0]) for c in drawn if c not in hollow}
+    assert ours_speed == {(1.0, 40.0), (2.5, 30.0)}
+    labels = {t.get_text() for t in ax.texts}
+    assert {"Performer (LRA)", "performer", "softmax"} <= labels
+    plt.close(figures[0])
