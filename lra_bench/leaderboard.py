@@ -14,7 +14,9 @@ Chance rows are left out (the run table shows chance per task).
 
 Our cells are aggregate.py's (records_frame, summarise, cell_text: one setup per cell, never mixed
 configs); Avg is the mean over LRA Table 1's five averaged tasks (Path-X failed for every model there),
-only when all five have numbers.
+only when all five have numbers. It is recomputed, also for published rows: it equals LRA's printed Avg
+(official README at commit cd31e5c) to 0.01 for ten models; Sinkhorn's printed 51.29 is not the mean of
+its five numbers (51.48), which its source column says.
 
 LRA's "Synthesizer" row is `synthesizer_random`: LRA's code runs `synthesizer_mode='random'` with the
 dot product kept (`SynthesizerEncoder.apply` defaults; the Image and Pathfinder configs set "random",
