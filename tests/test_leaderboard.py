@@ -36,6 +36,7 @@ def records(tmp_path):
     write_record(store, _record("performer", "listops", 0, 0.20))
     write_record(store, _record("performer", "text", 0, None, status="diverged"))
     write_record(store, _record("lln_diag", "listops", 0, 0.30))
+    write_record(store, _record("nystromformer", "listops_small", 0, 0.30))  # no LRA task: no row
     return load_records(store)
 
 
