@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from .aggregate import FAILURE_MARK, cell_text, lacks_form, paired_vs_softmax, records_frame, summarise
-from .leaderboard import (LRA_TASKS, leaderboard_rows, load_reference, published_points, rows_frame, rows_from_frame,
+from .leaderboard import (LRA_TASKS, leaderboard_rows, load_reference, published_points, rows_frame,
                           rows_latex, rows_markdown)
 from .plots import plot_accuracy_vs_speed, plot_bars, plot_learning_curves, plot_scaling
 from .results import BenchRecord, DiagnosticsRecord, load_records, parse_record
@@ -148,15 +148,6 @@ def published_speed_table(bench: pd.DataFrame, reference: pd.DataFrame) -> pd.Da
                      "memory vs softmax (ours)": ours.memory_vs_softmax,
                      "memory vs softmax (LRA Table 2)": r.memory_vs_softmax})
     return pd.DataFrame(rows).round(2)
-
-
-def published_table(reference: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
-    """LRA Table 1 row for row (leaderboard.rows_frame) for a records frame and reference.csv's rows,
-    with the package's reference_more.csv context rows; indexed by model (notebooks/leaderboard.ipynb)."""
-    from .config import REFERENCE_DIR
-
-    more = load_reference(REFERENCE_DIR / "reference_more.csv")
-    return rows_frame(rows_from_frame(frame, reference, more)).set_index("model")
 
 
 def latest_bench(records: list) -> pd.DataFrame:
