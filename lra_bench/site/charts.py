@@ -51,8 +51,14 @@ class _Axis:
         return self.lo_px + (v - self.low) / (self.high - self.low) * (self.hi_px - self.lo_px)
 
     def ticks(self) -> list[float]:
-        if self.log:
-            return [10.0 ** e for e in range(math.ceil(self.low), math.floor(self.high) + 1)] or [10 ** self.low]
+        if self.log:  # decades; 1-2-5 within them when the range spans fewer than three
+            decades = range(math.floor(self.low), math.ceil(self.high) + 1)
+            for mantissas in ((1,), (1, 2, 5), (1, 1.5, 2, 3, 5, 7)):
+                ticks = [m * 10.0 ** e for e in decades for m in mantissas
+                         if self.low <= math.log10(m * 10.0 ** e) <= self.high]
+                if len(ticks) >= 3:
+                    return ticks
+            return ticks
         raw = (self.high - self.low) / 5
         step = 10 ** math.floor(math.log10(raw))
         step *= next(m for m in (1, 2, 5, 10) if m * step >= raw)
