@@ -100,6 +100,12 @@ def cell_text(row) -> str:
     return text
 
 
+def lacks_form(frame: pd.DataFrame, attention: str, causal: bool) -> bool:
+    """Whether the variant's records say it has no such form (records that cannot say: no)."""
+    said = frame.loc[frame.attention == attention, "has_causal" if causal else "has_non_causal"].dropna()
+    return not said.empty and not bool(said.iloc[-1])
+
+
 def paired_vs_softmax(frame: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
     """Per (attention, task): accuracy minus softmax's on the same seeds (the shown setups of both),
     mean, std and n of the differences, and the 95% half-interval where n >= 3."""

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .aggregate import FAILURE_MARK  # noqa: E402
+from .leaderboard import LRA_AVERAGED  # noqa: E402
 from .results import RunRecord  # noqa: E402
 
 
@@ -109,47 +110,91 @@ def plot_scaling(bench: pd.DataFrame, value: str, ylabel: str, path: Path, scale
     plt.close(fig)
 
 
+def _our_accuracy(numeric: pd.DataFrame, attentions: list[str], summary: pd.DataFrame | None):
+    """(accuracy per attention, what it is): LRA Table 1's five-task average when every plotted variant has
+    all five; else the mean over the tasks that every plotted variant has and none is stuck at chance on;
+    else the one task most of them have (variants without it are left out)."""
+    if set(LRA_AVERAGED) <= set(numeric.columns):
+        lra = numeric.loc[attentions, LRA_AVERAGED].mean(axis=1, skipna=False)
+        if lra.notna().all():
+            return lra, "LRA average (5 tasks, as Table 1)"
+    tasks = [c for c in numeric.columns if c != "avg"]
+    if summary is not None:
+        stuck = summary[summary.shown & summary.attention.isin(attentions) & summary.stuck.fillna(False).astype(bool)]
+        tasks = [t for t in tasks if t not in set(stuck.task)]
+    if not tasks:
+        return pd.Series(dtype=float), ""
+    measured = numeric.loc[attentions, tasks].notna()
+    tasks = [t for t in tasks if measured[t].all()] or [measured.sum().idxmax()]
+    what = f"{tasks[0]} accuracy" if len(tasks) == 1 else f"mean accuracy over {', '.join(tasks)}"
+    return numeric.loc[attentions, tasks].mean(axis=1, skipna=False), what
+
+
+def _label_points(ax, points: list[tuple[str, float, float, float, str]]):
+    """Name each (name, x, y, marker area, colour) point to the right of its marker, moving a label down past
+    the markers and labels already there (LRA's points cluster at 5-6x), so that nothing overlaps."""
+    px_per_pt = ax.figure.dpi / 72
+    centres = [(*ax.transData.transform((x, y)), area ** 0.5 / 2 * px_per_pt) for _, x, y, area, _ in points]
+    taken = [(px - r, py, 2 * r, r) for px, py, r in centres]  # boxes: left, centre y, width, half height
+    half = 4.5 * px_per_pt
+    for (name, x, y, _, colour), (px, py, r) in sorted(zip(points, centres), key=lambda p: -p[0][2]):
+        left, width, shift = px + r + 3 * px_per_pt, 4.3 * len(name) * px_per_pt, 0
+        while any(left < bx + bw and bx < left + width and abs(py - shift * px_per_pt - by) < bh + half
+                  for bx, by, bw, bh in taken):
+            shift += 9
+        taken.append((left, py - shift * px_per_pt, width, half))
+        ax.annotate(name, (x, y), xytext=(r / px_per_pt + 3, -shift), textcoords="offset points", fontsize=7.5,
+                    va="center", color=colour, arrowprops={"arrowstyle": "-", "color": "0.7", "lw": 0.6} if shift else None)
+
+
 def plot_accuracy_vs_speed(numeric: pd.DataFrame, bench: pd.DataFrame, path: Path,
-                           summary: pd.DataFrame | None = None) -> bool:
-    """LRA Figure 3: average accuracy against speed relative to softmax, memory as the marker area (with a
-    size key). The average is over the tasks on which no plotted variant is stuck at chance: a task
-    nobody learned says nothing about the variants (the title names the tasks averaged)."""
+                           summary: pd.DataFrame | None = None, published: pd.DataFrame | None = None) -> bool:
+    """LRA Figure 3's layout: accuracy against speed relative to softmax, memory relative to softmax as the
+    marker area (one size key for ours and LRA's), ours filled; LRA's published points (`published`:
+    leaderboard.published_points, Table 2 at 4K and Table 1's Avg) hollow, in the same colour as ours.
+    Our accuracy is `_our_accuracy`'s (the title says which); a task nobody learned says nothing."""
     train = bench[(bench["mode"] == "train") & (bench.status == "ok")]
     if train.empty or "softmax" not in set(train.attention):
         return False
     length = train[train.attention == "softmax"].length.max()
     at = train[train.length == length].set_index("attention")
     attentions = [a for a in numeric.index if a in at.index and a != "chance"]
-    tasks = [c for c in numeric.columns if c != "avg"]
-    if summary is not None:
-        stuck = summary[summary.shown & summary.attention.isin(attentions) & summary.stuck.fillna(False).astype(bool)]
-        tasks = [t for t in tasks if t not in set(stuck.task)]
-    if not tasks:
+    accuracy, what = _our_accuracy(numeric, attentions, summary)
+    ours = [(a, accuracy[a], at.loc["softmax", "ms"] / at.loc[a, "ms"], at.loc[a, "peak_bytes"] / at.loc["softmax", "peak_bytes"])
+            for a in attentions if a in accuracy.index and pd.notna(accuracy[a])]
+    if not ours:
         return False
-    averages = numeric.loc[attentions, tasks].mean(axis=1, skipna=False)
-    points = [(a, averages[a], at.loc["softmax", "ms"] / at.loc[a, "ms"], at.loc[a, "peak_bytes"])
-              for a in attentions if pd.notna(averages[a])]
-    if not points:
-        return False
-    fig, ax = plt.subplots(figsize=(7.5, 5.5))
-    biggest = max(p[3] for p in points)
-    styles = _palette([p[0] for p in points])
+    lra = [] if published is None else [
+        (f"{p.model} (LRA)", p.accuracy, p.speed, p.memory_vs_softmax, p.attention) for p in published.itertuples()]
+    fig, ax = plt.subplots(figsize=(8.5, 6))
+    biggest = max(p[3] for p in ours + lra)
+    styles = _palette(sorted({p[0] for p in ours} | {p[4] for p in lra}))
 
     def area(memory):
         return 40 + 1200 * memory / biggest
 
-    for name, accuracy, speed, memory in points:
-        ax.scatter(speed, accuracy, s=area(memory), alpha=0.5, color=styles[name]["color"], clip_on=False)
-        ax.annotate(name, (speed, accuracy), fontsize=8, ha="center", va="bottom", xytext=(0, 6),
-                    textcoords="offset points")
-    ax.margins(0.2)
+    for name, acc, speed, memory, attention in lra:
+        ax.scatter(speed, acc, s=area(memory), facecolors="none", edgecolors=[styles[attention]["color"]], lw=1.5,
+                   clip_on=False)
+    for name, acc, speed, memory in ours:
+        ax.scatter(speed, acc, s=area(memory), alpha=0.6, color=styles[name]["color"], clip_on=False)
+    ax.margins(0.15)
+    low, high = ax.get_xlim()
+    ax.set_xlim(low, high + 0.3 * (high - low))  # room for the labels right of the rightmost points
+    _label_points(ax, [(p[0], p[2], p[1], area(p[3]), "0.3") for p in lra]
+                  + [(p[0], p[2], p[1], area(p[3]), "k") for p in ours])
     for fraction in (0.25, 0.5, 1.0):
-        ax.scatter([], [], s=area(fraction * biggest), color="0.6", alpha=0.5,
-                   label=f"{fraction * biggest / 2**20:.0f} MiB")
-    ax.legend(title="peak memory", loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, labelspacing=1.5)
-    ax.set_xlabel(f"speed relative to softmax (train step of one layer, length {length})")
-    ax.set_ylabel("average test accuracy (%)")
-    ax.set_title(f"accuracy vs speed; averaged over {', '.join(tasks)}", fontsize=9)
+        ax.scatter([], [], s=area(fraction * biggest), color="0.6", alpha=0.5, label=f"{fraction * biggest:.2g}x")
+    ax.scatter([], [], s=120, color="0.4", alpha=0.6, label="ours (filled)")
+    if lra:
+        ax.scatter([], [], s=120, facecolors="none", edgecolors="0.3", lw=1.5, label="LRA published (hollow)")
+    ax.legend(title="memory vs softmax", loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, labelspacing=1.5)
+    ax.axvline(1.0, color="0.8", lw=1, zorder=0)
+    ax.set_xlabel(f"speed relative to softmax\nours: train step of one layer, length {length}, {bench.device.iloc[0]}"
+                  + ("; LRA: Table 2, whole model at 4K, TPU v3" if lra else ""))
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"accuracy vs speed (LRA Figure 3 layout). y, ours: {what}"
+                 + ("; LRA: Table 1 Avg (5 tasks)" if lra else ""), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

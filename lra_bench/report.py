@@ -6,8 +6,8 @@ softmax on the same seeds sits beside it. Figures are drawn by plots.py.
 A cell with no successful run shows the failure (FAIL / OOM / DIVERGED / RUNNING), never a zero
 (lessons.md: xformers' collector filled missing runs with zeros). A run whose best validation
 accuracy stayed at chance is marked `(chance)`; a run with over 10% more parameters than softmax on
-the same task is marked in the params column (the LRA budget rule). On the LRA tasks our rows sit
-beside the published ones (lra_bench/reference/reference.csv), each published row marked with its source.
+the same task is marked in the params column (the LRA budget rule). "LRA Table 1, row for row" puts
+each published row above ours (leaderboard.py: the rows, their Markdown, CSV and LaTeX).
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from .aggregate import FAILURE_MARK, cell_text, paired_vs_softmax, records_frame, summarise
+from .aggregate import FAILURE_MARK, cell_text, lacks_form, paired_vs_softmax, records_frame, summarise
+from .leaderboard import (LRA_TASKS, leaderboard_rows, load_reference, published_points, rows_frame, rows_from_frame,
+                          rows_latex, rows_markdown)
 from .plots import plot_accuracy_vs_speed, plot_bars, plot_learning_curves, plot_scaling
 from .results import BenchRecord, DiagnosticsRecord, load_records, parse_record
 
 __all__ = ["records_frame", "summarise", "leaderboard", "write_report", "plot_accuracy_vs_speed", "plot_bars",
-           "plot_learning_curves", "plot_scaling"]  # the notebook and the tests take them from here
+           "plot_learning_curves", "plot_scaling", "load_reference", "LRA_TASKS"]  # the notebook and tests use them
 
-LRA_TASKS = ["listops", "text", "retrieval", "image", "pathfinder", "pathx"]
-LRA_AVERAGED = LRA_TASKS[:5]  # LRA Table 1 averages five tasks: Path-X failed for every model
 PARAM_BUDGET = 1.10
 
 
@@ -37,12 +37,6 @@ def _params(frame: pd.DataFrame) -> pd.Series:
                 (params.loc[attention] > PARAM_BUDGET * params.loc["softmax"]).fillna(False).any())
         marks[attention] = f"{int(params.loc[attention].max()):,}" + (" (>10% over softmax)" if over else "")
     return pd.Series(marks, dtype=object)
-
-
-def _lacks_form(frame: pd.DataFrame, attention: str, causal: bool) -> bool:
-    """Whether the variant's records say it has no such form (records that cannot say: no)."""
-    said = frame.loc[frame.attention == attention, "has_causal" if causal else "has_non_causal"].dropna()
-    return not said.empty and not bool(said.iloc[-1])
 
 
 def leaderboard(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -58,7 +52,7 @@ def leaderboard(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     for task in tasks:  # a task has no cell for a variant without that form: say so
         causal = frame[frame.task == task].causal.any()
         for attention in display.index[display[task].isna()]:
-            if _lacks_form(frame, attention, causal):
+            if lacks_form(frame, attention, causal):
                 display.loc[attention, task] = "n/a (no causal form)" if causal else "n/a (causal only)"
     display["params"] = _params(frame).reindex(display.index).fillna("")
     chance = frame.groupby("task").chance_accuracy.max().reindex(tasks)
@@ -156,29 +150,13 @@ def published_speed_table(bench: pd.DataFrame, reference: pd.DataFrame) -> pd.Da
     return pd.DataFrame(rows).round(2)
 
 
-def load_reference(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, dtype={"accuracy": str}, keep_default_na=False) if Path(path).is_file() else pd.DataFrame()
-
-
 def published_table(reference: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
-    """LRA tasks only: published rows (marked with their source) and our rows on the same tasks."""
-    if reference.empty:
-        return pd.DataFrame()
-    lra = reference[reference.task.isin(LRA_TASKS) & (reference.setting != "chance")]
-    rows = {}
-    for (model, source), group in lra.groupby(["model", "setting"], sort=False):
-        label = f"{model} (published: {group.source.iloc[0].split(' / ')[0]})"
-        rows[label] = group.set_index("task").accuracy.reindex(LRA_TASKS).fillna("")
-    ours = summarise(frame[frame.task.isin(LRA_TASKS)]) if not frame.empty else pd.DataFrame()
-    ours = ours[ours.shown] if not ours.empty else ours
-    if not ours.empty:
-        for attention, group in ours.groupby("attention"):
-            rows[f"{attention} (ours)"] = group.set_index("task").apply(cell_text, axis=1).reindex(LRA_TASKS).fillna("")
-    table = pd.DataFrame(rows).T
-    numbers = table[LRA_AVERAGED].apply(lambda col: pd.to_numeric(col.str.split(" ").str[0], errors="coerce"))
-    table["avg"] = numbers.mean(axis=1, skipna=False).map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
-    table.index.name = "model"
-    return table
+    """LRA Table 1 row for row (leaderboard.rows_frame) for a records frame and reference.csv's rows,
+    with the package's reference_more.csv context rows; indexed by model (notebooks/leaderboard.ipynb)."""
+    from .config import REFERENCE_DIR
+
+    more = load_reference(REFERENCE_DIR / "reference_more.csv")
+    return rows_frame(rows_from_frame(frame, reference, more)).set_index("model")
 
 
 def latest_bench(records: list) -> pd.DataFrame:
@@ -225,7 +203,7 @@ def write_report(store: Path, out: Path, reference_path: Path | None = None,
         return f"(no run records in {store}: run `lra-bench sweep` or `lra-bench train` first)", []
     display, numeric = leaderboard(frame)
     summary = summarise(frame)
-    published = published_table(load_reference(reference_path) if reference_path else pd.DataFrame(), frame)
+    lra_rows = leaderboard_rows(records, Path(reference_path).parent) if reference_path else []
     bench = latest_bench(records)
     speed_reference = (load_reference(Path(reference_path).with_name("reference_speed.csv")) if reference_path
                        else pd.DataFrame())
@@ -252,10 +230,11 @@ def write_report(store: Path, out: Path, reference_path: Path | None = None,
         text += (f"\n\n## Attention diagnostics ({latest.task}, "
                  f"{'trained' if latest.trained else 'at initialisation'}; lra-bench diagnose)\n\n"
                  + table.to_markdown())
-    if not published.empty:
-        text += ("\n\n## LRA tasks beside the published numbers\n\n" + published.to_markdown(disable_numparse=True)
-                 + "\n\n(avg over ListOps, Text, Retrieval, Image, Pathfinder as LRA Table 1; our CPU presets "
-                   "such as listops_small are not LRA tasks and appear only above)")
+    if lra_rows:
+        text += ("\n\n## LRA Table 1, row for row\n\n" + rows_markdown(lra_rows)
+                 + "\n\n(test accuracy, %; avg over ListOps, Text, Retrieval, Image, Pathfinder as LRA Table 1, only "
+                   "where all five have a number; an empty cell of ours: no run on that task; our CPU presets such "
+                   "as listops_small are not LRA tasks and appear only above)")
     if not published_speed.empty:
         text += (f"\n\n## One attention layer (train step) relative to softmax, beside LRA Table 2 ({bench.device.iloc[0]}"
                  " here; LRA: whole model, byte-level Text, batch 32, TPU v3)\n\n"
@@ -267,16 +246,18 @@ def write_report(store: Path, out: Path, reference_path: Path | None = None,
     written[2].write_text(latex_table(summary))
     plot_bars(numeric, summary, written[3], display)
     tidy_table(summary).to_csv(written[4], index=False)
-    if not published.empty:
-        published.to_csv(out / "leaderboard_published.csv")
-        written.append(out / "leaderboard_published.csv")
+    if lra_rows:
+        rows_frame(lra_rows).to_csv(out / "leaderboard_lra.csv", index=False)
+        (out / "leaderboard_lra.tex").write_text(rows_latex(lra_rows))
+        written += [out / "leaderboard_lra.csv", out / "leaderboard_lra.tex"]
     if plot_learning_curves(records, summary, plots / "learning_curves.png"):
         written.append(plots / "learning_curves.png")
     if not bench.empty:
         plot_scaling(bench, "ms", "time per step (ms)", plots / "speed_vs_length.png")
         plot_scaling(bench, "peak_bytes", "peak memory (MiB)", plots / "memory_vs_length.png", scale=2**-20)
         written += [plots / "speed_vs_length.png", plots / "memory_vs_length.png"]
-        if plot_accuracy_vs_speed(numeric, bench, plots / "accuracy_vs_speed.png", summary):
+        if plot_accuracy_vs_speed(numeric, bench, plots / "accuracy_vs_speed.png", summary,
+                                  published_points(lra_rows, speed_reference)):
             written.append(plots / "accuracy_vs_speed.png")
     return text, written
 

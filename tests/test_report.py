@@ -56,6 +56,7 @@ def test_empty_store_says_what_to_run(tmp_path):
 
 def test_published_rows_sit_beside_ours_on_lra_tasks(tmp_path):
     from lra_bench.config import REFERENCE_DIR
+    from lra_bench.leaderboard import read_rows_csv
 
     store = tmp_path / "runs"
     write_record(store, _record("softmax", "listops", 0, 0.37))
@@ -63,13 +64,18 @@ def test_published_rows_sit_beside_ours_on_lra_tasks(tmp_path):
     write_record(store, _record("linear", "text", 0, None, status="diverged"))
     write_record(store, _record("softmax", "listops_small", 0, 0.30))
     markdown, paths = write_report(store, tmp_path / "out", REFERENCE_DIR / "reference.csv")
-    published = pd.read_csv(tmp_path / "out" / "leaderboard_published.csv", index_col="model", dtype=str)
-    row = published.loc["Transformer (published: LRA paper Table 1)"]
-    assert row["listops"] == "36.37" and row["pathx"] == "FAIL" and row["avg"] == "54.39"
-    assert published.loc["softmax (ours)", "listops"] == "36.00 ± 1.41 (n=2)"
-    assert published.loc["linear (ours)", "text"] == "DIVERGED"
-    assert "listops_small" not in published.columns
-    assert "Combiner-Fixed (published: Combiner paper (Ren et al. NeurIPS 2021) Table 4)" in markdown
+    assert {"leaderboard_lra.csv", "leaderboard_lra.tex"} <= {p.name for p in paths}
+    lra = read_rows_csv(tmp_path / "out" / "leaderboard_lra.csv").set_index(["model", "origin"])
+    row = lra.loc[("Transformer", "published")]
+    assert row["listops"] == "36.37" and row["pathx"] == "FAIL" and row["avg"] == 54.39
+    assert row["source"].startswith("LRA paper Table 1")
+    assert lra.loc[("softmax", "ours"), "listops"] == "36.00 ± 1.41 (n=2)"
+    assert lra.loc[("linear", "ours"), "text"] == "DIVERGED"
+    assert "listops_small" not in lra.columns
+    section = markdown.split("## LRA Table 1, row for row")[1]
+    combiner = next(line for line in section.splitlines() if line.startswith("| Combiner-Fixed "))
+    assert "published" in combiner and "Combiner paper (Ren et al. NeurIPS 2021) Table 4" in combiner
+    assert markdown.count("36.37") == 1, "one table of the published numbers, not two"
 
 
 def test_parameter_budget_is_flagged(tmp_path):
