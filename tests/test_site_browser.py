@@ -133,3 +133,14 @@ def test_narrow_window_and_no_javascript(browser, site):
     assert page.locator("#lra-table tbody tr[data-origin=published]").first.is_visible()
     assert page.locator("#own-table tbody tr").count() == 6  # softmax, linear, linformer, local, performer, cosformer
     page.context.close()
+
+
+def test_a_missing_browser_skips_here_and_fails_where_it_is_required(monkeypatch):
+    monkeypatch.delenv("LRA_BENCH_REQUIRE_BROWSER", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no chromium"):
+        _unavailable("no chromium binary")
+    monkeypatch.setenv("LRA_BENCH_REQUIRE_BROWSER", "1")
+    with pytest.raises(pytest.fail.Exception, match="the browser test must run"):
+        _unavailable("no chromium binary")
+    monkeypatch.setenv("LRA_BENCH_CHROMIUM", "/nonexistent/chromium")
+    assert chromium_path() is None
