@@ -8,13 +8,16 @@ report, the static site and tests read them directly):
 2. `seeds`: the five seed mechanisms (spec/README.md, attention.md), published rows where
    reference.csv has them (a row with no registered variant, e.g. Combiner-Axial, follows the row of
    the same paper), then ours.
-3. `other_ours`: our other variants with records in the store.
+3. `other_ours`: our other variants with a cell in the columns shown (a variant run only on a CPU preset
+   such as listops_small has no row here).
 4. Context rows of reference_more.csv grouped by their `setting` (`top_of_lra`, `pytorch_rerun`).
 Chance rows are left out (the run table shows chance per task).
 
 Our cells are aggregate.py's (records_frame, summarise, cell_text: one setup per cell, never mixed
 configs); Avg is the mean over LRA Table 1's five averaged tasks (Path-X failed for every model there),
-only when all five have numbers.
+only when all five have numbers. It is recomputed, also for published rows: it equals LRA's printed Avg
+(official README at commit cd31e5c) to 0.01 for ten models; Sinkhorn's printed 51.29 is not the mean of
+its five numbers (51.48), which its source column says.
 
 LRA's "Synthesizer" row is `synthesizer_random`: LRA's code runs `synthesizer_mode='random'` with the
 dot product kept (`SynthesizerEncoder.apply` defaults; the Image and Pathfinder configs set "random",
@@ -184,7 +187,8 @@ def rows_from_frame(frame: pd.DataFrame, reference: pd.DataFrame, more: pd.DataF
         for section in GROUPS[3:]:
             for model, group in more[more.setting == section].groupby("model", sort=False):
                 rows.append(_published_row(model, group, section, tasks))
-    return [r for r in rows if r.origin == "ours" or any(c.text for c in r.cells.values())]
+    return [r for r in rows if (r.origin == "ours" and r.group != "other_ours")
+            or any(c.text for c in r.cells.values())]
 
 
 def leaderboard_rows(records: list, reference_dir: Path | None = None, tasks: list[str] | None = None) -> list[Row]:
@@ -233,12 +237,15 @@ def read_rows_csv(path: Path) -> pd.DataFrame:
 
 
 def rows_markdown(rows: list[Row]) -> str:
-    """One table per group under its title; published rows carry their source."""
+    """One table per group under its title; a published row carries its source, ours reads "<name> (ours)"
+    (so no row of this section shares its first column with a row of the runs table above)."""
     table = rows_frame(rows)
     table["avg"] = table.avg.map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
+    table["model"] = [f"{m} (ours)" if o == "ours" else m for m, o in zip(table.model, table.origin)]
+    table = table[[c for c in table.columns if c != "source"] + ["source"]]
     parts = []
     for group in [g for g in GROUPS if g in set(table.group)]:
-        part = table[table.group == group].drop(columns=["group", "attention"])
+        part = table[table.group == group].drop(columns=["group", "attention", "origin"])
         parts.append(f"### {GROUP_TITLES[group]}\n\n" + part.to_markdown(index=False, disable_numparse=True))
     return "\n\n".join(parts)
 

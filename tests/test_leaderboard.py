@@ -36,6 +36,7 @@ def records(tmp_path):
     write_record(store, _record("performer", "listops", 0, 0.20))
     write_record(store, _record("performer", "text", 0, None, status="diverged"))
     write_record(store, _record("lln_diag", "listops", 0, 0.30))
+    write_record(store, _record("nystromformer", "listops_small", 0, 0.30))  # no LRA task: no row
     return load_records(store)
 
 
@@ -190,3 +191,11 @@ def test_accuracy_vs_speed_puts_lra_hollow_beside_ours_filled_and_names_our_task
     labels = {t.get_text() for t in ax.texts}
     assert {"Performer (LRA)", "performer", "softmax"} <= labels
     plt.close(figures[0])
+
+
+def test_without_reference_tables_our_rows_stand_alone(tmp_path, records):
+    rows = leaderboard_rows(records, reference_dir=tmp_path, tasks=["listops", "listops_small"])
+    assert {r.origin for r in rows} == {"ours"}
+    assert [r.attention for r in rows if r.group == "lra_table1"] == LRA_TABLE1
+    assert all(list(r.cells) == ["listops", "listops_small"] for r in rows)
+    assert next(r for r in rows if r.attention == "softmax").avg is not None, "Avg does not depend on the columns"
