@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install sweep test test-all mutation report bench gpu-wheels gpu-verify reproduce clean
+.PHONY: install sweep test test-all mutation report site bench gpu-wheels gpu-verify reproduce clean
 
 install: $(STAMP)
 
@@ -34,6 +34,10 @@ mutation: install
 
 report: install
 	$(BIN)/lra-bench report $(ARGS)
+
+# Only the static leaderboard site, results/site/index.html (`make report` and `make sweep` write it too).
+site: install
+	$(BIN)/lra-bench report --html $(ARGS)
 
 # Speed and memory of every variant vs softmax (CPU: 256-2048 tokens; on a GPU: 1K-16K).
 bench: install
@@ -69,4 +73,4 @@ reproduce: install
 	$(BIN)/lra-bench report
 
 clean:
-	rm -rf outputs multirun results/runs results/leaderboard* results/plots
+	rm -rf outputs multirun results/runs results/leaderboard* results/plots results/site

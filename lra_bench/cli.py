@@ -2,7 +2,7 @@
 
     lra-bench train [overrides]         one run (Hydra; `-m` for a multirun)
     lra-bench sweep [sweep=NAME] [ovr]  the default grid: every registered attention x the preset's tasks
-    lra-bench report [--store DIR]      leaderboard tables and plots from the results store
+    lra-bench report [--store DIR]      leaderboard tables, plots and the static site from the results store
     lra-bench sync [FOLDERS]            upload offline W&B runs (outputs/, multirun/)
     lra-bench prepare task=NAME         generate / read and check a task's data once
     lra-bench ls [attentions|tasks|runs] [PATTERN]
@@ -119,17 +119,32 @@ def cmd_report(args: list[str]) -> int:
                         help="published accuracies to put beside ours ('' = none)")
     parser.add_argument("--wandb", action="store_true", help="also log the leaderboard and plots to W&B "
                         "(job_type report; WANDB_MODE, offline when unset)")
+    site = parser.add_mutually_exclusive_group()
+    site.add_argument("--html", action="store_true", help="only the static site, OUT/site/ (default: the tables, "
+                      "plots and the site)")
+    site.add_argument("--no-html", action="store_true", help="the tables and plots without the site")
     opts = parser.parse_args(args)
     from .report import write_report
 
-    table, written = write_report(Path(opts.store), Path(opts.out), Path(opts.reference) if opts.reference else None,
-                                  on_skip=lambda path, reason: print(f"skipped {path}: {reason}", file=sys.stderr))
-    print(table)
-    print("\nwritten:\n" + "\n".join(f"  {p}" for p in written))
-    if opts.wandb:
-        from .report import log_report
+    def on_skip(path, reason):
+        print(f"skipped {path}: {reason}", file=sys.stderr)
 
-        print(f"W&B: {log_report(Path(opts.out), written)}")
+    if not opts.html:
+        table, written = write_report(Path(opts.store), Path(opts.out),
+                                      Path(opts.reference) if opts.reference else None, on_skip=on_skip)
+        print(table)
+        print("\nwritten:\n" + "\n".join(f"  {p}" for p in written))
+        if opts.wandb:
+            from .report import log_report
+
+            print(f"W&B: {log_report(Path(opts.out), written)}")
+    if not opts.no_html:
+        from .site import build_site
+
+        index = build_site(Path(opts.store), Path(opts.out) / "site",
+                           Path(opts.reference).parent if opts.reference else None, published=bool(opts.reference),
+                           on_skip=on_skip if opts.html else lambda *_: None)  # said once, above
+        print(f"\nsite (open in a browser): {index.resolve()}")
     return 0
 
 

@@ -38,6 +38,9 @@ def test_wheel_holds_every_config_and_reference_table(tmp_path):
     assert conf and conf <= names, sorted(conf - names)
     assert {"lra_bench/reference/reference.csv", "lra_bench/reference/reference_speed.csv",
             "lra_bench/reference/reference_more.csv"} <= names
+    site = {str(p.relative_to(REPO)) for folder in ("templates", "static")
+            for p in (REPO / "lra_bench" / "site" / folder).iterdir()}
+    assert site and site <= names, sorted(site - names)  # the static site's templates, stylesheet and script
 
 
 @pytest.mark.slow
