@@ -26,6 +26,7 @@ COPIED = ("lra_bench", "tests", "pyproject.toml")
 ORACLES, CONFORMANCE, RECURRENT, GRID = ("tests/test_oracles.py", "tests/test_conformance.py",
                                         "tests/test_recurrent.py", "tests/test_combiner_grid.py")
 ATTN = "lra_bench/attention/"
+LRA_ORACLES = "tests/test_oracles_lra_baselines.py"
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,53 @@ CATALOGUE = [
              "log_w = k * k / self.tau  # [B, H, N, d]", (ORACLES,), "elementwise", "a wrong sign"),
     Mutation("ea_odd_order_accepted", ATTN + "elementwise.py", "if order < 0 or order % 2:", "if order < 0:",
              (ORACLES,), "elementwise", "odd Taylor orders accepted"),
+    # -- The LRA baselines we had, rechecked against LRA's code (issue 22) -------------------------------------
+    Mutation("performer_no_kernel_epsilon", ATTN + "performer.py", "KERNEL_EPSILON = 0.001", "KERNEL_EPSILON = 0.0",
+             (LRA_ORACLES,), "performer", "the generalized kernel's +0.001 dropped"),
+    Mutation("performer_generalized_scaled", ATTN + "performer.py",
+             "return F.relu(q) + KERNEL_EPSILON, F.relu(k) + KERNEL_EPSILON",
+             "return F.relu(q * q.shape[-1] ** -0.25) + KERNEL_EPSILON, F.relu(k * k.shape[-1] ** -0.25) + KERNEL_EPSILON",
+             (LRA_ORACLES,), "performer", "d^(-1/4) data scaling (LRA's generalized kernel has normalize_data=False)"),
+    Mutation("performer_default_favor", ATTN + "performer.py", 'attention_fn: str = "generalized"',
+             'attention_fn: str = "softmax"', (LRA_ORACLES,), "performer", "FAVOR+ as the default"),
+    Mutation("performer_masks_by_default", ATTN + "performer.py", "redraw_features: bool = False, mask_padding: bool = False",
+             "redraw_features: bool = False, mask_padding: bool = True", (LRA_ORACLES,), "performer",
+             "padding masked by default (LRA ignores it)"),
+    Mutation("performer_favor_key_max_per_key", ATTN + "performer.py", "top = dk.amax(dim=(2, 3), keepdim=True)",
+             "top = dk.amax(dim=3, keepdim=True)", (LRA_ORACLES,), "performer",
+             "a per-key shift (does not cancel in the ratio)"),
+    Mutation("performer_favor_no_feature_stabilizer", ATTN + "performer.py",
+             "return f, ratio * (torch.exp(dk - diag_k - top.detach()) + SOFTMAX_STABILIZER)",
+             "return f, ratio * torch.exp(dk - diag_k - top.detach())", (LRA_ORACLES,), "performer",
+             "FAVOR+ key features without LRA's +1e-6"),
+    Mutation("linformer_unshared_default", ATTN + "linformer.py", "share_kv: bool = True", "share_kv: bool = False",
+             (LRA_ORACLES,), "linformer", "separate E and F by default (LRA shares one kernel)"),
+    Mutation("linformer_k256", ATTN + "linformer.py", "proj_len: int = 16", "proj_len: int = 256", (LRA_ORACLES,),
+             "linformer", "the paper's k instead of LRA's 16"),
+    Mutation("linformer_masks_by_default", ATTN + "linformer.py", "share_kv: bool = True,\n                 mask_padding: bool = False",
+             "share_kv: bool = True,\n                 mask_padding: bool = True", (LRA_ORACLES,), "linformer",
+             "padding masked by default (LRA passes bias=None)"),
+    Mutation("linformer_normal_init", ATTN + "linformer.py",
+             "self.E = nn.Parameter(nn.init.xavier_uniform_(torch.empty(proj_len, max_len)))",
+             "self.E = nn.Parameter(torch.randn(proj_len, max_len) / max_len**0.5)", (LRA_ORACLES,), "linformer",
+             "our earlier N(0, 1/max_len) init instead of LRA's xavier_uniform"),
+    Mutation("local_consecutive_default", ATTN + "local.py", 'pattern: str = "strided"', 'pattern: str = "consecutive"',
+             (LRA_ORACLES,), "local", "consecutive blocks by default"),
+    Mutation("local_consecutive_groups", ATTN + "local.py",
+             "(t.reshape(B, H, block, groups, -1).transpose(2, 3) for t in (q, k, v))",
+             "(t.reshape(B, H, groups, block, -1) for t in (q, k, v))", (LRA_ORACLES,), "local",
+             "consecutive instead of strided groups"),
+    Mutation("local_mask_aligned", ATTN + "local.py", "real = F.pad(real, (0, fill), value=True).reshape(B, groups, block)",
+             "real = F.pad(real, (0, fill), value=True).reshape(B, block, groups).transpose(1, 2)", (LRA_ORACLES,),
+             "local", "the padding mask aligned with the strided groups (LRA's is cut in consecutive blocks)"),
+    Mutation("local_fill_masked", ATTN + "local.py", "F.pad(real, (0, fill), value=True)", "F.pad(real, (0, fill), value=False)",
+             (LRA_ORACLES,), "local", "fill tokens masked (LRA's padded mask is True there)"),
+    Mutation("local_no_whole_fill_block", ATTN + "local.py", "fill = block - N % block", "fill = (-N) % block",
+             (LRA_ORACLES,), "local", "no fill block when b divides N (LRA adds a whole one)"),
+    Mutation("local_block_64", ATTN + "local.py", "block_size: int = 50", "block_size: int = 64", (LRA_ORACLES,), "local",
+             "the Image/Pathfinder block length as the default"),
+    Mutation("linear_masks_by_default", ATTN + "linear.py", "mask_padding: bool = False):", "mask_padding: bool = True):",
+             (LRA_ORACLES,), "linear", "padding masked by default (LRA's LinearAttention passes no mask)"),
 ]
 
 

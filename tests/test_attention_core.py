@@ -51,7 +51,7 @@ def test_oracle_softmax_equals_explicit(causal):
 def test_oracle_linear_equals_explicit(causal):
     q, k, v = _qkv()
     mask = _mask(2, 23, [23, 15])
-    out = _build("linear", causal)(q, k, v, mask)
+    out = _build("linear", causal, mask_padding=True)(q, k, v, mask)
     ref = explicit_linear(F.elu(q) + 1, F.elu(k) + 1, v, mask, causal, 1e-6)
     real = mask[:, None, :, None]
     torch.testing.assert_close(out * real, ref * real, atol=1e-10, rtol=0)

@@ -68,12 +68,13 @@ def test_oracle_softmax_explicit(causal, lengths):
 @pytest.mark.parametrize("causal", [False, True])
 def test_oracle_linear_explicit(causal):
     """Katharopoulos et al. 2020: phi = elu + 1, eps 1e-6 added to the denominator (their
-    idiap/fast-transformers `LinearAttention`, eps=1e-6)."""
+    idiap/fast-transformers `LinearAttention`, eps=1e-6), padded keys excluded (`mask_padding`; the
+    default, LRA's unmasked function, is in tests/test_oracles_lra_baselines.py)."""
     q, k, v = qkv()
     mask = mask_of([23, 14], 23)
     phi = lambda x: torch.nn.functional.elu(x) + 1  # noqa: E731
     A = (phi(q) @ phi(k).transpose(-1, -2)) * support(mask, 23, causal)
-    out = build("linear", causal)(q, k, v, mask)
+    out = build("linear", causal, mask_padding=True)(q, k, v, mask)
     torch.testing.assert_close(real(out, mask), real(normalise(A, v, eps=1e-6), mask), atol=ATOL, rtol=0)
 
 
@@ -629,10 +630,11 @@ def test_oracle_elementwise_rejects_odd_order():
 # -- classic baselines ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("causal", [False, True])
-def test_oracle_local_is_block_masked_softmax(causal):
+def test_oracle_local_consecutive_is_block_masked_softmax(causal):
+    """`pattern: consecutive` (and every causal form); LRA's strided default: test_oracles_lra_baselines.py."""
     q, k, v = qkv()
     mask = mask_of([23, 14], 23)
-    out = build("local", causal, block_size=6)(q, k, v, mask)
+    out = build("local", causal, block_size=6, pattern="consecutive")(q, k, v, mask)
     blocks = torch.arange(23) // 6
     allowed = support(mask, 23, causal) & (blocks[:, None] == blocks[None, :])
     s = (q @ k.transpose(-1, -2) / math.sqrt(D)).masked_fill(~allowed, float("-inf"))
@@ -641,7 +643,7 @@ def test_oracle_local_is_block_masked_softmax(causal):
 
 def test_oracle_linformer_with_identity_projections_is_softmax():
     q, k, v = qkv()
-    module = build("linformer", max_len=23, proj_len=23)
+    module = build("linformer", max_len=23, proj_len=23, share_kv=False)
     with torch.no_grad():
         module.E.copy_(torch.eye(23))
         module.F.copy_(torch.eye(23))
@@ -650,7 +652,7 @@ def test_oracle_linformer_with_identity_projections_is_softmax():
 
 
 def test_oracle_performer_approaches_softmax_as_features_grow():
-    """FAVOR+ is unbiased for exp(q.k/sqrt(d)) but heavy-tailed (log-normal): its error falls slowly.
+    """`attention_fn: softmax` (FAVOR+) is unbiased for exp(q.k/sqrt(d)) but heavy-tailed (log-normal): its error falls slowly.
     Calibrated: mean |error| over 5 feature draws 0.024 at m=16, 0.0053 at m=4096."""
     q, k, v = qkv(scale=0.5)
     ref = softmax_oracle(q, k, v, mask_of([23, 23], 23), False)
@@ -659,7 +661,7 @@ def test_oracle_performer_approaches_softmax_as_features_grow():
         draws = []
         for seed in range(5):
             torch.manual_seed(seed)
-            draws.append((build("performer", num_features=m)(q, k, v, None) - ref).abs().mean().item())
+            draws.append((build("performer", attention_fn="softmax", num_features=m)(q, k, v, None) - ref).abs().mean().item())
         errors[m] = sum(draws) / len(draws)
     assert errors[4096] < errors[16] / 3 and errors[4096] < 0.01, errors
 

@@ -369,3 +369,221 @@ def test_oracle_sinkhorn_as_lra_computes_it(N, block):
             ref = sinkhorn_oracle(q[b, h].numpy(), k[b, h].numpy(), v[b, h].numpy(), mask[b].numpy(), block)
             real = mask[b].numpy()
             assert np.abs(out[b, h].numpy()[real] - ref[real]).max() < ATOL
+
+
+# == The five baselines we had, rechecked against the same commit (issue 22) =================================
+# Each default is LRA's function; the options keep other behaviours, and `*_distance` tests pin how far
+# each option is from the default on one fixed input (the numbers the variants' docstrings quote).
+
+def fixed_input(N=23):
+    """The docstrings' fixed input: qkv(23), seed 0, N(0, 1); batch 1 is padded after 14 tokens."""
+    q, k, v = qkv(N)
+    return q, k, v, mask_of([N, 14], N)
+
+
+def max_real_diff(a, b, mask):
+    return float(np.abs(at_real(a, mask) - at_real(b, mask)).max())
+
+
+def linear_kernel_oracle(f, g, v, real, causal, eps):
+    """o_i = f_i . sum_j g_j v_j^T / (f_i . sum_j g_j + eps) over keys j with real[j] (and j <= i)."""
+    N = f.shape[0]
+    out = np.zeros_like(v)
+    for i in range(N):
+        js = [j for j in range(N) if real[j] and (j <= i or not causal)]
+        w = f[i] @ g[js].T
+        out[i] = (w @ v[js]) / (w.sum() + eps)
+    return out
+
+
+def per_head(fn, *tensors):
+    arrays = [t.numpy() for t in tensors]
+    return np.stack([np.stack([fn(b, h, *[a[b, h] if a.ndim == 4 else a[b] for a in arrays]) for h in range(H)])
+                     for b in range(B)])
+
+
+# -- Linear (linear_attention.py elu_feature_map / linear_attention: eps 1e-6, LinearAttention.apply: no mask) --
+
+def test_linear_defaults_are_lras():
+    assert defaults("linear")["eps"] == 1e-6 and defaults("linear")["mask_padding"] is False
+
+
+@pytest.mark.parametrize("mask_padding", [False, True])
+def test_oracle_linear_lra_ignores_padding(mask_padding):
+    q, k, v, mask = fixed_input()
+    out = build("linear", mask_padding=mask_padding)(q, k, v, mask)
+    phi = lambda x: np.where(x > 0, x + 1.0, np.exp(x))  # noqa: E731  elu(x) + 1
+    keys = mask if mask_padding else torch.ones_like(mask)
+    ref = per_head(lambda b, h, q, k, v, real: linear_kernel_oracle(phi(q), phi(k), v, real, False, 1e-6), q, k, v, keys)
+    assert max_real_diff(out, ref, mask) < ATOL
+
+
+def test_linear_mask_padding_distance():
+    q, k, v, mask = fixed_input()
+    diff = max_real_diff(build("linear")(q, k, v, mask), build("linear", mask_padding=True)(q, k, v, mask), mask)
+    assert abs(diff - 0.338) < 0.001, diff
+
+
+# -- Performer (performer.py _DEFAULT_ATTENTION_FN_CLS = 'generalized'; performer_attention.py) ---------------
+PERFORMER_KERNEL_EPSILON = 0.001  # make_fast_generalized_attention(kernel_epsilon=0.001, numerical_stabilizer=0.0)
+FAVOR_STABILIZER = 1e-6  # make_fast_softmax_attention(numerical_stabilizer=0.000001), passed as the features' eps
+
+
+def test_performer_defaults_are_lras():
+    d = defaults("performer")
+    assert d["attention_fn"] == "generalized" and d["mask_padding"] is False and d["redraw_features"] is False
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("mask_padding", [False, True])
+def test_oracle_performer_generalized_relu_kernel(causal, mask_padding):
+    """features_type='deterministic' (no projection), normalize_data=False: phi(x) = relu(x) + 0.001."""
+    q, k, v, mask = fixed_input()
+    out = build("performer", causal, mask_padding=mask_padding)(q, k, v, mask)
+    phi = lambda x: np.maximum(x, 0.0) + PERFORMER_KERNEL_EPSILON  # noqa: E731
+    keys = mask if mask_padding else torch.ones_like(mask)
+    ref = per_head(lambda b, h, q, k, v, real: linear_kernel_oracle(phi(q), phi(k), v, real, causal, 0.0), q, k, v, keys)
+    assert max_real_diff(out, ref, mask) < ATOL
+
+
+def favor_oracle(q, k, v, w, real, mask_padding):
+    """nonnegative_softmax_kernel_feature_creator + the bidirectional renormalised FastAttention, one head."""
+    d, m = q.shape[-1], w.shape[0]
+    c, ratio = d ** -0.25, m ** -0.5
+    dq, dk = (c * q) @ w.T, (c * k) @ w.T
+    diag_q, diag_k = (q * q).sum(-1, keepdims=True) / 2 * c * c, (k * k).sum(-1, keepdims=True) / 2 * c * c
+    f = ratio * (np.exp(dq - diag_q - dq.max(-1, keepdims=True)) + FAVOR_STABILIZER)
+    keys = real if mask_padding else np.ones_like(real)
+    g = ratio * (np.exp(dk - diag_k - dk[keys].max()) + FAVOR_STABILIZER) * keys[:, None]
+    R = f @ g.sum(0)
+    R = R + 2 * FAVOR_STABILIZER * (np.abs(R) <= FAVOR_STABILIZER)
+    return (f @ (g.T @ v)) / R[:, None]
+
+
+@pytest.mark.parametrize("mask_padding", [False, True])
+@pytest.mark.parametrize("m", [2, 12])
+def test_oracle_performer_favor_as_lra(mask_padding, m):
+    q, k, v, mask = fixed_input()
+    module = build("performer", attention_fn="softmax", num_features=m, mask_padding=mask_padding)
+    w = module.w.numpy()
+    rows = w / np.linalg.norm(w, axis=1, keepdims=True)  # orthogonal within each block of d rows
+    for start in range(0, m, D):
+        block = rows[start:start + D]
+        assert np.abs(block @ block.T - np.eye(len(block))).max() < 1e-6
+    ref = per_head(lambda b, h, q, k, v, real: favor_oracle(q, k, v, w, real, mask_padding), q, k, v, mask)
+    assert max_real_diff(module(q, k, v, mask), ref, mask) < ATOL
+
+
+def test_oracle_performer_redraw_is_a_function_of_the_query():
+    """redraw_features: a new draw per call, seeded by ceil(sum(query) * 1e7) (LRA's rule)."""
+    q, k, v, mask = fixed_input()
+    module = build("performer", attention_fn="softmax", num_features=2, redraw_features=True)
+    a, b = module(q, k, v, mask), module(q, k, v, mask)
+    assert torch.equal(a, b)
+    q2 = q.clone()
+    q2[0, 0, 0, 0] += 1e-3
+    assert (module(q2, k, v, mask)[1] - a[1]).abs().max() > 1e-6  # sequence 1 unchanged, yet its features moved
+
+
+def test_performer_option_distances():
+    q, k, v, mask = fixed_input()
+    torch.manual_seed(0)
+    default = build("performer")(q, k, v, mask)
+    diffs = {"mask_padding": max_real_diff(default, build("performer", mask_padding=True)(q, k, v, mask), mask)}
+    torch.manual_seed(0)
+    diffs["favor256"] = max_real_diff(default, build("performer", attention_fn="softmax")(q, k, v, mask), mask)
+    for name, expected in {"mask_padding": 0.629, "favor256": 1.085}.items():
+        assert abs(diffs[name] - expected) < 0.001, diffs
+
+
+# -- Linformer (linformer_attention.py LinformerAttention.apply: one shared lr_kernel, k = 16, bias=None) ----
+
+def test_linformer_defaults_are_lras():
+    d = defaults("linformer")
+    assert d["proj_len"] == 16 and d["share_kv"] is True and d["mask_padding"] is False
+
+
+def test_oracle_linformer_shared_projection_as_lra():
+    q, k, v, mask = fixed_input()
+    module = build("linformer")
+    assert module.F is None  # one kernel for keys and values
+    E = module.E.detach().numpy()  # [k, max_len]: LRA's lr_kernel [max_len, k] transposed
+    bound = math.sqrt(6 / (64 + 16))  # xavier_uniform on (max_len=64, k=16): U(-sqrt(6 / (fan_in + fan_out)), .)
+    assert np.abs(E).max() <= bound and abs(E.std() - bound / math.sqrt(3)) < 0.1 * bound / math.sqrt(3)
+
+    def head(b, h, q, k, v, real):
+        kp, vp = E[:, :23] @ k, E[:, :23] @ v  # padded keys projected with the rest (no mask in LRA)
+        return masked_softmax(q @ kp.T / math.sqrt(D), np.ones((23, 16), dtype=bool), vp)
+
+    assert max_real_diff(module(q, k, v, mask), per_head(head, q, k, v, mask), mask) < ATOL
+
+
+def test_oracle_linformer_unshared_masked_option():
+    q, k, v, mask = fixed_input()
+    module = build("linformer", share_kv=False, mask_padding=True, proj_len=8)
+    E, F = module.E.detach().numpy(), module.F.detach().numpy()
+
+    def head(b, h, q, k, v, real):
+        kp, vp = E[:, :23] @ (k * real[:, None]), F[:, :23] @ (v * real[:, None])
+        return masked_softmax(q @ kp.T / math.sqrt(D), np.ones((23, 8), dtype=bool), vp)
+
+    assert max_real_diff(module(q, k, v, mask), per_head(head, q, k, v, mask), mask) < ATOL
+
+
+def test_linformer_option_distances():
+    q, k, v, mask = fixed_input()
+    torch.manual_seed(0)
+    default = build("linformer")
+    diffs = {}
+    for name, hyper in {"mask_padding": dict(mask_padding=True), "share_kv_false": dict(share_kv=False),
+                        "k256_unshared_masked": dict(proj_len=256, share_kv=False, mask_padding=True)}.items():
+        torch.manual_seed(0)  # the same E draw as the default where the shapes agree
+        diffs[name] = max_real_diff(default(q, k, v, mask), build("linformer", **hyper)(q, k, v, mask), mask)
+    for name, expected in {"mask_padding": 0.681, "share_kv_false": 1.160, "k256_unshared_masked": 1.090}.items():
+        assert abs(diffs[name] - expected) < 0.001, diffs
+
+
+# -- Local (local_attention.py LocalAttention.apply: strided groups, consecutive padding mask; local.py: 50) --
+
+def test_local_defaults_are_lras():
+    assert defaults("local")["block_size"] == 50 and defaults("local")["pattern"] == "strided"
+
+
+def local_lra_oracle(q, k, v, real, b):
+    """LocalAttention.apply, one head: pad to a multiple of b (a whole block if b | N), reshape to
+    (b, G) so slot a of group g is position a*G + g, mask group g by consecutive block g of the mask."""
+    N, d = q.shape
+    fill = b - N % b
+    n = N + fill
+    G = n // b
+    pad = lambda x: np.concatenate([x, np.zeros((fill, x.shape[1]))])  # noqa: E731  q = k = v = 0 (no bias)
+    q, k, v = pad(q), pad(k), pad(v)
+    realp = np.concatenate([real, np.ones(fill, dtype=bool)])  # jnp.pad(bool, -1e9) is True
+    out = np.zeros_like(v)
+    for g in range(G):
+        pos = [a * G + g for a in range(b)]
+        block = realp[g * b:(g + 1) * b]
+        bias = np.where(block[:, None] & block[None, :], 0.0, -1e10)
+        logits = q[pos] @ k[pos].T / math.sqrt(d) + bias
+        w = np.exp(logits - logits.max(-1, keepdims=True))
+        out[pos] = (w / w.sum(-1, keepdims=True)) @ v[pos]
+    return out[:N]
+
+
+@pytest.mark.parametrize("N, block", [(23, 6), (24, 6), (23, 50), (130, 50)])
+def test_oracle_local_strided_as_lra(N, block):
+    q, k, v = qkv(N)
+    mask = mask_of([N, 14], N)
+    out = build("local", block_size=block, max_len=256)(q, k, v, mask)
+    ref = per_head(lambda b, h, q, k, v, real: local_lra_oracle(q, k, v, real, block), q, k, v, mask)
+    assert max_real_diff(out, ref, mask) < ATOL
+    out_unmasked = build("local", block_size=block, max_len=256)(q, k, v, None)
+    ref = per_head(lambda b, h, q, k, v, real: local_lra_oracle(q, k, v, np.ones(N, dtype=bool), block), q, k, v, mask)
+    assert np.abs(out_unmasked.numpy() - ref).max() < ATOL
+
+
+def test_local_option_distances():
+    q, k, v, mask = fixed_input()
+    diff = max_real_diff(build("local", block_size=6)(q, k, v, mask),
+                         build("local", block_size=6, pattern="consecutive")(q, k, v, mask), mask)
+    assert abs(diff - 2.377) < 0.001, diff

@@ -2,6 +2,14 @@
 
 Computed by `F.scaled_dot_product_attention` (flash / memory-efficient kernels on a GPU) with scale
 1/sqrt(d); the explicit quadratic form lives only in the tests, as the oracle.
+
+Rechecked against LRA's Transformer (google-research/long-range-arena, commit
+cd31e5c6b8e5bceabd28de2d2afb23f7ae5d36d8, `lra_benchmarks/models/transformer/transformer.py`,
+`TransformerBlock.apply`: flax `nn.SelfAttention` with `padding_mask`, i.e. `dot_product_attention`
+with q scaled by 1/sqrt(d) and a -1e10 bias on pairs where the query or the key is padding): the same
+function at every real query (padded keys get weight exp(-1e10) = 0 there as here). The one difference
+is at padded QUERY positions, whose outputs reach no real output: LRA masks the whole row (uniform
+weights in float32), ours masks keys only, so a padded query attends to the real keys.
 """
 
 import torch
