@@ -90,12 +90,13 @@ def cmd_sweep(args: list[str]) -> int:
     import json
 
     from .compose import check_overrides, compose
-    from .sweep import MANIFEST_ENV, impossible_pairs, new_manifest, split_jobs, sweep_overrides, sweep_summary
+    from .sweep import (MANIFEST_ENV, impossible_pairs, new_manifest, pair_overrides, split_jobs, sweep_overrides,
+                        sweep_summary)
 
     runs = sweep_overrides(args)
     for overrides in runs:
         check_overrides(overrides)
-    hydra_args, jobs = split_jobs(runs)
+    hydra_args, jobs = split_jobs(runs, pair_overrides(args))
     not_applicable = impossible_pairs(runs, args)
     manifest = new_manifest(Path(compose(jobs[0]).paths.store_dir))
     jobs_file = manifest / "jobs.json"

@@ -23,22 +23,11 @@ from .compose import compose
 def sweep_overrides(args: list[str]) -> list[list[str]]:
     """The multiruns of `lra-bench sweep`: one per task of the preset (its grid and the task's own
     overrides), then the user's overrides; a user's `task=` makes it one multirun over those tasks."""
-    from omegaconf import OmegaConf
-
     from .attention import get_attention_class, list_attentions
-    from .compose import group_options
-    from .config import CONF_DIR
-    from .errors import ConfigError, did_you_mean
 
-    preset_name = next((a.split("=", 1)[1] for a in args if a.startswith("sweep=")), "cpu_default")
-    preset_path = CONF_DIR / "sweep" / f"{preset_name}.yaml"
-    if not preset_path.is_file():
-        options = group_options("sweep")
-        raise ConfigError(f"sweep={preset_name}: unknown sweep preset; available: {', '.join(options)}"
-                          f"{did_you_mean(preset_name, options)}")
-    preset = OmegaConf.load(preset_path)
+    preset = load_preset(args)
     user = [a for a in args if not a.startswith("sweep=")]
-    given = {a.split("=", 1)[0].lstrip("+~") for a in user if "=" in a}
+    given = _user_keys(args)
 
     def attention_grid(selection) -> list[str]:
         """`all` (variants with a non-causal form: the LRA tasks), `causal` (those with a causal form) or an
@@ -63,6 +52,37 @@ def sweep_overrides(args: list[str]) -> list[list[str]]:
     return runs
 
 
+def load_preset(args: list[str]):
+    """The sweep preset `sweep=NAME` of `args` names (conf/sweep/NAME.yaml; default cpu_default)."""
+    from omegaconf import OmegaConf
+
+    from .compose import group_options
+    from .config import CONF_DIR
+    from .errors import ConfigError, did_you_mean
+
+    preset_name = next((a.split("=", 1)[1] for a in args if a.startswith("sweep=")), "cpu_default")
+    preset_path = CONF_DIR / "sweep" / f"{preset_name}.yaml"
+    if not preset_path.is_file():
+        options = group_options("sweep")
+        raise ConfigError(f"sweep={preset_name}: unknown sweep preset; available: {', '.join(options)}"
+                          f"{did_you_mean(preset_name, options)}")
+    return OmegaConf.load(preset_path)
+
+
+def _user_keys(args: list[str]) -> set[str]:
+    return {a.split("=", 1)[0].lstrip("+~") for a in args if "=" in a and not a.startswith("sweep=")}
+
+
+def pair_overrides(args: list[str]) -> dict[tuple[str, str], list[str]]:
+    """A preset's `pairs` (task -> attention -> overrides): settings the official code gives one variant on
+    one task (LRA's per-model configs, e.g. local's block 64 and 2 heads on Image), added to that pair's
+    jobs only, so the other variants keep the task's recipe. A key the user sets wins."""
+    given = _user_keys(args)
+    pairs = load_preset(args).get("pairs") or {}
+    return {(task, attention): [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in given]
+            for task, by_attention in pairs.items() for attention, overrides in by_attention.items()}
+
+
 def new_manifest(store: Path) -> Path:
     """A fresh manifest folder in the store (shared with the jobs), or a local temporary one with a
     warning when the store cannot hold it (its runs will each say so too)."""
@@ -79,9 +99,10 @@ def new_manifest(store: Path) -> Path:
 MANIFEST_ENV = "LRA_BENCH_SWEEP_MANIFEST"
 
 
-def split_jobs(runs: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+def split_jobs(runs: list[list[str]], pairs: dict | None = None) -> tuple[list[str], list[list[str]]]:
     """(Hydra's own overrides, every job's overrides): each grid of `sweep_overrides` expanded into its
-    product as Hydra's basic sweeper would (a later value of a key wins), the `hydra...` and `--flag`
+    product as Hydra's basic sweeper would (a later value of a key wins), then each job of a (task,
+    attention) pair in `pairs` (`pair_overrides`) given that pair's settings; the `hydra...` and `--flag`
     overrides kept apart for the command line."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -92,6 +113,9 @@ def split_jobs(runs: list[list[str]]) -> tuple[list[str], list[list[str]]]:
     for grid in runs:
         plain = [o for o in grid if not o.startswith(("hydra", "-"))]
         jobs += BasicSweeper.split_arguments(parser.parse_overrides(plain), None)[0]
+    for job in jobs:
+        values = dict(o.split("=", 1) for o in job if "=" in o)
+        job += (pairs or {}).get((values.get("task"), values.get("attention")), [])
     return hydra_args, jobs
 
 

@@ -26,3 +26,36 @@ def test_sweep_runs_every_registered_attention_and_reports(workspace):
     for name in noncausal:
         assert f"| {name}" in report.stdout
     assert (workspace.root / "report" / "plots" / "leaderboard.png").exists()
+
+
+def test_lra_full_gives_each_lra_baseline_its_own_lra_config_and_every_pair_job_composes():
+    """LRA's per-model configs (lra_benchmarks/image/configs/cifar10/local_base.py: block_size 64, 2 heads,
+    MEAN pooling; pathfinder32/linear_transformer_base.py: 1 layer, 2 heads, emb 128, qkv 64, mlp 128;
+    listops/configs/performer_base.py: FAVOR+ with 2 features) reach only their pair's jobs; softmax keeps
+    the recipe; a key the user sets wins; every pair's job composes (a typo'd key would fail here)."""
+    from lra_bench.compose import compose
+    from lra_bench.sweep import pair_overrides, split_jobs, sweep_overrides
+
+    args = ["sweep=lra_full"]
+    _, jobs = split_jobs(sweep_overrides(args), pair_overrides(args))
+    by_pair = {}
+    for job in jobs:
+        values = dict(o.split("=", 1) for o in job)
+        by_pair.setdefault((values["task"], values["attention"]), job)
+    local_image = compose(by_pair[("image", "local")])
+    assert (local_image.attention.block_size, local_image.model.num_heads, local_image.model.pooling) == (64, 2, "mean")
+    softmax_image = compose(by_pair[("image", "softmax")])
+    assert (softmax_image.model.num_heads, softmax_image.model.pooling) == (8, "cls")
+    linear_pf = compose(by_pair[("pathfinder", "linear")])
+    assert (linear_pf.model.depth, linear_pf.model.num_heads, linear_pf.model.dim, linear_pf.model.qkv_dim,
+            linear_pf.model.mlp_dim) == (1, 2, 128, 64, 128)
+    performer_listops = compose(by_pair[("listops", "performer")])
+    assert (performer_listops.attention.attention_fn, performer_listops.attention.num_features,
+            performer_listops.attention.redraw_features) == ("softmax", 2, True)
+    assert compose(by_pair[("text", "performer")]).attention.attention_fn == "generalized"
+    for pair in pair_overrides(args):
+        compose(by_pair[pair])
+    user = ["sweep=lra_full", "model.num_heads=4"]
+    _, jobs = split_jobs(sweep_overrides(user), pair_overrides(user))
+    local = next(j for j in jobs if "task=image" in j and "attention=local" in j)
+    assert "model.num_heads=2" not in local and "attention.block_size=64" in local

@@ -5,8 +5,8 @@ Source: google-research/long-range-arena, commit cd31e5c6b8e5bceabd28de2d2afb23f
 `local_dot_product_attention`); block length `block_size=50` from `local.py`
 (`LocalTransformerEncoder.apply`), which the ListOps, Text and Retrieval configs leave as it is, while
 `image/configs/cifar10/local_base.py` and `image/configs/pathfinder32/local_base.py` set
-`config.model.block_size = 64` (run those with `attention.block_size=64`; a task recipe cannot set it:
-the attention node is the variant's). LRA's function, per sequence and head, with b = block_size:
+`config.model.block_size = 64` (with their other per-model settings, `sweep=lra_full`'s `pairs`
+apply them; by hand: `attention.block_size=64`). LRA's function, per sequence and head, with b = block_size:
 - the sequence is padded with b - (N mod b) zero tokens (a whole block when b divides N; LRA pads the
   layer input and its q/k/v projections have no bias, so the fill tokens have q = k = v = 0);
 - `reshape(query, (bs, block_size, num_blocks, ...))` and attention over the block_size axis: the G =

@@ -21,8 +21,8 @@ features, the key max over features and all keys of a head (padding included); t
 +2e-6 where |R| <= 1e-6. LRA's ListOps config (`lra_benchmarks/listops/configs/performer_base.py`,
 `attention_fn_cls="softmax"`, `nb_features=2`, `ortho_scaling=0.0`) runs it with 2 features redrawn on
 every call (`redraw_features=True`, seed ceil(sum(query) * 1e7)); to run that here:
-`attention.attention_fn=softmax attention.num_features=2 attention.redraw_features=true` (a task
-recipe cannot set it: the attention node is the variant's). Its features differ from LRA's (torch's
+`attention.attention_fn=softmax attention.num_features=2 attention.redraw_features=true`
+(`sweep=lra_full` applies it to ListOps through its `pairs`). Its features differ from LRA's (torch's
 RNG, not JAX's), its rule for drawing them is LRA's: a fixed draw from the run's seed at construction, or
 with `redraw_features` one per call from a seed that is a function of the query (so a call is
 deterministic, but outputs depend on the whole batch).
