@@ -3,8 +3,8 @@
 One multi-head attention layer (shared projections + the variant) at an LRA model size (Text:
 dim 256, 4 heads of 64), forward+backward ("train") and forward under no_grad ("infer"), over
 sequence lengths. Timing (issue 19, "Bench statistics"): in blocks of runs, on a CPU with
-`torch.utils.benchmark.Timer(...).timeit` on a fixed number of threads (`--threads`, 1 by default),
-on CUDA with CUDA events. Each variant is timed interleaved with softmax at the same length and mode,
+`torch.utils.benchmark.Timer(...).timeit` on a fixed number of threads (`--threads`, 1 by default,
+and then in process CPU time: `cpu_clock`), on CUDA with CUDA events. Each variant is timed interleaved with softmax at the same length and mode,
 softmax and variant blocks alternating (S V S V ... S), and its time ratio is the median of the
 per-pair ratios V_i / mean(S before, S after), with a distribution-free interval for that median: a
 machine whose load drifts (this one is shared) slows both blocks of a pair alike, where timing all
@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 import os
 import sys
+import time
+import timeit
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -69,7 +71,8 @@ def prepare_step(name: str, length: int, mode: str, settings: BenchSettings, bui
     """(row, step): the row (status, peak bytes) and the warmed-up train or infer step to time, or
     (row with status OOM / skipped, None). `build(name, settings, max_len)` makes the layer (default:
     the registered variant)."""
-    result = {"attention": name, "length": length, "mode": mode, "status": "ok", "ms": None, "peak_bytes": None}
+    result = {"attention": name, "length": length, "mode": mode, "status": "ok", "ms": None, "peak_bytes": None,
+              "clock": clock_name(settings)}
     if build is None and not get_attention_class(name).has_form(settings.causal):
         return {**result, "status": "skipped (no causal form)" if settings.causal else "skipped (causal only)"}, None
     device = torch.device(settings.device)
@@ -141,15 +144,31 @@ def measure_against(reference: BlockTimer, name: str, length: int, mode: str, se
 UNSTABLE_SPREAD = 0.10  # a cell (or ratio) whose IQR exceeds 10% of its median is marked unstable
 
 
+def cpu_clock(settings: BenchSettings) -> bool:
+    """Whether blocks are timed in process CPU time rather than wall time: on a CPU at one thread (the
+    default), where CPU time is the step's cost and leaves out the time other processes hold the core
+    (on a machine shared with other jobs that waiting, not the step, dominates wall time); at more
+    threads CPU time would add the threads up, so wall time it is."""
+    return torch.device(settings.device).type == "cpu" and settings.threads == 1
+
+
+def clock_name(settings: BenchSettings) -> str:
+    """The clock a layer row's times are on, as its record states it."""
+    if torch.device(settings.device).type == "cuda":
+        return "CUDA events"
+    return "process CPU time" if cpu_clock(settings) else "wall time"
+
+
 class BlockTimer:
     """Times `step` in blocks of a fixed number of runs, so that one block lasts at least
     `settings.min_run_time / settings.repeats` seconds; `block()` is one block's mean ms per run. CPU:
-    `torch.utils.benchmark.Timer.timeit` on `settings.threads` threads; CUDA: a CUDA-event pair around
-    the block."""
+    `torch.utils.benchmark.Timer.timeit` on `settings.threads` threads, on the clock `cpu_clock` picks;
+    CUDA: a CUDA-event pair around the block."""
 
     def __init__(self, step, device: torch.device, settings: BenchSettings):
         self.step, self.device = step, device
         self.timer = benchmark.Timer(stmt="step()", globals={"step": step},
+                                     timer=time.process_time if cpu_clock(settings) else timeit.default_timer,
                                      num_threads=settings.threads or torch.get_num_threads())
         self.runs = 1
         once = self.block()
@@ -363,6 +382,7 @@ def layer_settings(opts, device: str, gpu: bool, default_lengths: tuple) -> Benc
                              repeats=opts.repeats, threads=opts.threads, min_run_time=opts.min_time)
     compiled = f"compiled ({settings.compile_mode})" if settings.compile else "eager"
     threads = f", {settings.threads} CPU thread{'s' if settings.threads != 1 else ''}" if settings.threads else ""
+    threads += ", timed in process CPU time" if cpu_clock(settings) else ""
     print(f"bench on {device} ({settings.dtype}, {compiled}{threads}), batch "
           f"{settings.batch}, dim {settings.dim}, {settings.num_heads} heads, lengths {', '.join(map(str, lengths))}")
     return settings
