@@ -140,6 +140,10 @@ def test_model_step_bench_reports_speed_ratio_and_data_share(capsys, tmp_path):
                  "--length", "64", "--store", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "### whole training step" in out and "(1.00x), data" in out and "| linear" in out
+    import re
+    assert re.search(r"\| linear +\| [0-9.]+/s \([0-9.]+x \[[0-9.]+-[0-9.]+\]( unstable)?\), data", out), out
+    (record,) = tmp_path.glob("bench__*.json")
+    assert '"speed_range"' in record.read_text() and '"ratio_iqr"' in record.read_text()
     row = measure_model_step("retrieval", "linear", steps=1, warmup=1, batch=2, length=32, device="cpu")
     assert row["status"] == "ok" and row["steps_per_s"] > 0 and 0 <= row["data_wait_share"] < 1
 
