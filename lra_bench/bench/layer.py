@@ -53,8 +53,8 @@ class BenchSettings:
     causal: bool = False
     dtype: str = "float32"
     warmup: int = 1
-    repeats: int = 5  # at least this many timed measurements per cell (for the median and the IQR)
-    min_run_time: float = 0.2  # seconds of timing per cell on a CPU (Timer.blocked_autorange)
+    repeats: int = 5  # timed blocks per cell: block pairs with softmax (median and spread of the ratio)
+    min_run_time: float = 0.2  # seconds of timing per cell, split into `repeats` blocks
     threads: int | None = None  # CPU threads the timed step runs on (None: torch's current setting)
     compile: bool = False
     compile_mode: str = "default"
@@ -129,7 +129,7 @@ def measure(name: str, length: int, mode: str, settings: BenchSettings, build=No
 
 def measure_against(reference: BlockTimer, name: str, length: int, mode: str, settings: BenchSettings) -> dict:
     """A variant's row timed interleaved with softmax's step (`reference`), with its time ratio per
-    block pair (`time_interleaved`); without a reference (softmax OOM), timed on its own."""
+    block pair (`time_interleaved`). Where softmax has no step (OOM), `measure` times a variant alone."""
     row, step = prepare_step(name, length, mode, settings)
     if step is None:
         return row
