@@ -26,9 +26,9 @@ def model_steps(task: str, name: str, batch: int | None, length: int | None, dev
     tokens through the real input pipeline: yields its row (status, peak bytes; OOM as a status) and a
     `StepBlocks` to time it with (None after an OOM). `compile`: None = as the trainer decides (compiled
     on CUDA); False keeps every variant eager, so a short GPU slot is not spent compiling
-    (tools/gpu_verify.py). Peak memory: on CUDA the allocator's peak over the warm-up steps above what
-    was allocated before the model was built (another model may be alive beside it), on a CPU one step
-    profiled after the timing."""
+    (tools/gpu_verify.py). Peak memory: on CUDA the allocator's peak over the last warm-up step above
+    what was allocated before the model was built (softmax's model may be alive beside it), on a CPU
+    one step profiled after the timing."""
     run = validate_run_config(compose([f"experiment=lra/{task}", f"attention={name}"]))
     max_len = length or run.task.max_len
     batch = batch or run.trainer.batch_size
@@ -46,7 +46,6 @@ def model_steps(task: str, name: str, batch: int | None, length: int | None, dev
     timing = False
     try:
         if cuda:
-            torch.cuda.reset_peak_memory_stats(device)
             base = torch.cuda.memory_allocated(device)
         torch.manual_seed(0)
         model = Classifier(run.model, run.attention, data.vocab_size, max_len, data.num_classes, two_tower=two_tower)
@@ -54,7 +53,10 @@ def model_steps(task: str, name: str, batch: int | None, length: int | None, dev
             trainer = Trainer(model, data, run.trainer, seed=0, checkpoint_dir=checkpoints)
             loader = trainer.loader(split, training_indices(len(split), batch, 0), slice(0, batch))
             try:
-                for _ in range(warmup):
+                warm = max(warmup, 1) if cuda else warmup  # CUDA: one step at least, for the peak
+                for i in range(warm):
+                    if cuda and i == warm - 1:  # the last warm-up step: compiled, if it is to be
+                        torch.cuda.reset_peak_memory_stats(device)
                     trainer.train_step(*loader.next())
                 if cuda:
                     row["peak_bytes"] = int(torch.cuda.max_memory_allocated(device) - base)
