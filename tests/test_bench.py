@@ -47,7 +47,7 @@ class DriftingLoad:
 
 
 def test_an_interleaved_ratio_survives_load_that_doubles_halfway_where_a_sequential_one_does_not():
-    from lra_bench.bench.layer import ratio_summary, time_interleaved
+    from lra_bench.bench.timing import ratio_summary, time_interleaved
 
     pairs = 5  # 11 blocks: S V S V S V S V S V S; the load doubles after the 6th
     machine = DriftingLoad(switch_after=pairs + 1)
@@ -63,7 +63,8 @@ def test_an_interleaved_ratio_survives_load_that_doubles_halfway_where_a_sequent
 
 
 def test_a_ratio_with_a_large_per_pair_spread_is_marked_unstable():
-    from lra_bench.bench.layer import format_table, ratio_summary, time_interleaved
+    from lra_bench.bench.layer import format_table
+    from lra_bench.bench.timing import ratio_summary, time_interleaved
 
     class Alternating:  # the variant's blocks alternate 5 and 8 ms against a steady 10 ms softmax
         def __init__(self, costs):
@@ -85,7 +86,7 @@ def test_a_ratio_with_a_large_per_pair_spread_is_marked_unstable():
 
 
 def test_the_interval_of_a_median_is_distribution_free():
-    from lra_bench.bench.layer import median_interval
+    from lra_bench.bench.timing import median_interval
 
     assert median_interval([3.0, 1.0, 5.0, 2.0, 4.0]) == [1.0, 5.0]  # 5 values: their range (94%)
     assert median_interval([float(v) for v in range(1, 10)]) == [2.0, 8.0]  # 9 values: 96%
@@ -149,7 +150,7 @@ def test_model_step_bench_reports_speed_ratio_and_data_share(capsys, tmp_path):
 
 
 def test_cells_keep_median_and_iqr_and_flag_unstable_ones(monkeypatch):
-    from lra_bench.bench.layer import BlockTimer, time_summary
+    from lra_bench.bench.timing import BlockTimer, time_summary
 
     row = measure("linear", 64, "train", SMALL)
     assert row["ms_q1"] <= row["ms"] <= row["ms_q3"] and row["iqr_ms"] == pytest.approx(row["ms_q3"] - row["ms_q1"])

@@ -16,7 +16,8 @@ from ..device import cpu_peak_bytes
 from ..model import Classifier
 from ..data.pipeline import training_indices
 from ..train import Trainer
-from .layer import BenchSettings, emit, quiet_stderr, ratio_summary, time_interleaved, write_bench_record
+from .layer import BenchSettings, emit, quiet_stderr, write_bench_record
+from .timing import ratio_summary, time_interleaved
 
 
 @contextmanager
@@ -112,7 +113,7 @@ def _quiet_cpu_peak(step) -> int:
 
 def model_bench(tasks: list[str], names: list[str], opts, device: str) -> int:
     """`bench --model`: steps/s per variant and task, memory, share of time waiting for data, and the
-    speed ratio to softmax: each variant's steps timed interleaved with softmax's (layer.py,
+    speed ratio to softmax: each variant's steps timed interleaved with softmax's (timing.py,
     `time_interleaved`: `--repeats` block pairs of `--steps / --repeats` steps each), the ratio the
     median of the per-pair ratios with its interval, unstable when their IQR is over 10% of it.
     Softmax's own row (printed after its task's variants) counts all its blocks."""
