@@ -152,6 +152,8 @@ def main(args: list[str]) -> int:
     parser.add_argument("--trained", action="store_true",
                         help="use each variant's latest completed run of this task (its best checkpoint)")
     parser.add_argument("--out", default=str(PROJECT_ROOT / "results"), help="where the table and figures go")
+    parser.add_argument("--wandb", action="store_true", help="also log the rows and figures to W&B (job_type "
+                        "diagnose, grouped by task; WANDB_MODE, offline when unset)")
     opts, overrides = parser.parse_known_args(args)
     names = list_attentions() if opts.attentions == "all" else opts.attentions.split(",")
     check_overrides([*overrides, f"attention={names[0]}"])
@@ -205,6 +207,22 @@ def main(args: list[str]) -> int:
                                version=RECORD_VERSION)
     write_record(store, record.to_json())
     print("\n" + text)
-    print("written:\n  " + "\n  ".join(str(p) for p in (out / "diagnostics.md", out / "plots" / "attention_maps.png",
-                                                          out / "plots" / "entropy_vs_length.png")))
+    plots = {f"plots/{name}": out / "plots" / f"{name}.png" for name in ("attention_maps", "entropy_vs_length")}
+    print("written:\n  " + "\n  ".join(str(p) for p in (out / "diagnostics.md", *plots.values())))
+    if opts.wandb:
+        log_diagnostics(table, gaussian, plots, task, {"task": task, "trained": opts.trained,
+                                                       "examples": opts.examples, "attentions": names})
     return 0
+
+
+def log_diagnostics(table: pd.DataFrame, gaussian: pd.DataFrame, plots: dict, task: str, settings: dict):
+    """The diagnostics rows as a `wandb.Table` (and the Gaussian-input rows and the figures) in a W&B run
+    of job_type `diagnose`, grouped by task beside that task's training runs."""
+    from .config import PROJECT_ROOT
+    from .tracking import command_tracker
+
+    tracker = command_tracker("diagnose", PROJECT_ROOT / "outputs" / "diagnose", settings, group=task)
+    tracker.table("diagnostics", table, plots=plots)
+    tracker.table("diagnostics_gaussian", gaussian)
+    print(f"W&B: {tracker.path}")
+    tracker.finish()

@@ -1,12 +1,13 @@
 """Weights & Biases logging. Offline by default, no account needed (lessons.md, "Weights & Biases").
 
-By W&B's conventions (issue 19): runs are grouped (`group`: the task of a training run, the command
-otherwise) and typed (`job_type`: train, bench, report); a training run's W&B `id` is derived from
-its run id and opened with `resume="allow"`, so a run resumed from `last.pt` continues its W&B run
-instead of starting a second one; `val/accuracy` is summarised by its max; `num_parameters` is in
-the config and the summary. Each run gets its own W&B directory inside its output dir; offline runs
-upload with `lra-bench sync` (every `offline-run-*` folder under outputs/ and multirun/).
-`finish()` always runs, so the next job of a multirun in the same process never reuses this run.
+By W&B's conventions (issue 19): runs are grouped (`group`: the task of a training run or of a
+`diagnose`, the command otherwise) and typed (`job_type`: train, bench, diagnose, report); a training
+run's W&B `id` is derived from its run id and opened with `resume="allow"`, so a run resumed from
+`last.pt` continues its W&B run instead of starting a second one; `val/accuracy` is summarised by
+its max; `num_parameters` is in the config and the summary. Each run gets its own W&B directory
+inside its output dir; offline runs upload with `lra-bench sync` (every `offline-run-*` folder under
+outputs/ and multirun/). `finish()` always runs, so the next job of a multirun in the same process
+never reuses this run.
 W&B is never the only store: the local record is.
 """
 
@@ -89,11 +90,13 @@ class Tracker:
             self.run = None
 
 
-def command_tracker(job_type: str, output_dir: str | Path, settings: dict) -> Tracker:
-    """A tracker for a command outside Hydra (`bench`, `report`): project lra-bench, mode from
-    WANDB_MODE (offline when unset), grouped and typed by the command."""
+def command_tracker(job_type: str, output_dir: str | Path, settings: dict, group: str | None = None) -> Tracker:
+    """A tracker for a command outside Hydra (`bench`, `diagnose`, `report`): project lra-bench, mode from
+    WANDB_MODE (offline when unset), typed by the command and grouped by `group` (the task of a
+    `diagnose`), or else by the command."""
     config = LoggerConfig(mode=os.environ.get("WANDB_MODE", "offline"))
-    return Tracker(config, job_type, str(output_dir), settings, tags=[job_type], group=job_type, job_type=job_type)
+    return Tracker(config, job_type, str(output_dir), settings, tags=[job_type], group=group or job_type,
+                   job_type=job_type)
 
 
 def offline_runs(roots: list[Path]) -> list[Path]:

@@ -1,6 +1,8 @@
 """The benchmark: ratios to softmax from the same run, OOM recorded as such, and memory that grows
 linearly with length for the linear variants (peak allocated bytes at two lengths, never time)."""
 
+import statistics
+
 import pytest
 import torch
 
@@ -19,10 +21,76 @@ def test_rows_carry_ratios_to_softmax_measured_in_the_same_run(tmp_path):
     assert all(r["time_vs_softmax"] == pytest.approx(1.0) and r["memory_vs_softmax"] == pytest.approx(1.0)
                for r in softmax)
     linear = next(r for r in rows if r["attention"] == "linear" and r["length"] == 256 and r["mode"] == "train")
-    ref = next(r for r in softmax if r["length"] == 256 and r["mode"] == "train")
-    assert linear["time_vs_softmax"] == pytest.approx(linear["ms"] / ref["ms"])
+    low, high = linear["time_vs_softmax_range"]
+    assert linear["ratio_pairs"] == SMALL.repeats and low <= linear["time_vs_softmax"] <= high
+    assert linear["ratio_iqr"] == pytest.approx(linear["ratio_q3"] - linear["ratio_q1"])
     (record,) = list(tmp_path.glob("bench__*.json"))
-    assert '"kind": "bench"' in record.read_text()
+    assert '"kind": "bench"' in record.read_text() and '"ratio_iqr"' in record.read_text()
+
+
+class DriftingLoad:
+    """A fake machine whose load doubles after `switch_after` blocks: every block takes its step's
+    cost times the load at the time."""
+
+    def __init__(self, switch_after: int):
+        self.blocks, self.switch_after = 0, switch_after
+
+    def timer(self, cost_ms: float):
+        machine = self
+
+        class Blocks:
+            def block(self):
+                machine.blocks += 1
+                return cost_ms * (1 if machine.blocks <= machine.switch_after else 2)
+
+        return Blocks()
+
+
+def test_an_interleaved_ratio_survives_load_that_doubles_halfway_where_a_sequential_one_does_not():
+    from lra_bench.bench.timing import ratio_summary, time_interleaved
+
+    pairs = 5  # 11 blocks: S V S V S V S V S V S; the load doubles after the 6th
+    machine = DriftingLoad(switch_after=pairs + 1)
+    softmax, variant = machine.timer(10.0), machine.timer(5.0)  # the true ratio is 0.5
+    _, ratios = time_interleaved(softmax, variant, pairs)
+    paired = ratio_summary(ratios)
+    assert paired["time_vs_softmax"] == pytest.approx(0.5) and not paired["ratio_unstable"]
+    assert sum(r != pytest.approx(0.5) for r in ratios) == 1  # only the pair the change falls in
+    machine = DriftingLoad(switch_after=pairs + 1)  # softmax's cell first, then the variant's
+    softmax, variant = machine.timer(10.0), machine.timer(5.0)
+    first, second = [softmax.block() for _ in range(pairs + 1)], [variant.block() for _ in range(pairs)]
+    assert statistics.median(second) / statistics.median(first) == pytest.approx(1.0)  # twice the truth
+
+
+def test_a_ratio_with_a_large_per_pair_spread_is_marked_unstable():
+    from lra_bench.bench.layer import format_table
+    from lra_bench.bench.timing import ratio_summary, time_interleaved
+
+    class Alternating:  # the variant's blocks alternate 5 and 8 ms against a steady 10 ms softmax
+        def __init__(self, costs):
+            self.costs = iter(costs)
+
+        def block(self):
+            return next(self.costs)
+
+    _, ratios = time_interleaved(Alternating([10.0] * 6), Alternating([5.0, 8.0] * 3), 5)
+    spread = ratio_summary(ratios)
+    assert spread["ratio_iqr"] == pytest.approx(0.3) and spread["ratio_unstable"]
+    _, ratios = time_interleaved(Alternating([10.0] * 6), Alternating([5.0, 5.2] * 3), 5)
+    assert not ratio_summary(ratios)["ratio_unstable"]  # 4% spread
+    row = {"attention": "linear", "length": 64, "mode": "train", "status": "ok", "peak_bytes": 10,
+           "ms": 5.0, "ms_q1": 5.0, "ms_q3": 5.0, "iqr_ms": 0.0, "unstable": False, **spread}
+    reference = {**row, "attention": "softmax", "ms": 10.0, "ms_q1": 10.0, "ms_q3": 10.0}
+    reference = {k: v for k, v in reference.items() if not k.startswith(("ratio", "time_vs"))}
+    assert "(0.50x) [0.50-0.80] unstable" in format_table(add_ratios([reference, row]), modes=("train",))
+
+
+def test_the_interval_of_a_median_is_distribution_free():
+    from lra_bench.bench.timing import median_interval
+
+    assert median_interval([3.0, 1.0, 5.0, 2.0, 4.0]) == [1.0, 5.0]  # 5 values: their range (94%)
+    assert median_interval([float(v) for v in range(1, 10)]) == [2.0, 8.0]  # 9 values: 96%
+    assert median_interval([7.0]) == [7.0, 7.0]
 
 
 @pytest.mark.parametrize("name", ["linear", "cosformer", "lln", "latte", "elementwise", "performer"])
@@ -73,24 +141,29 @@ def test_model_step_bench_reports_speed_ratio_and_data_share(capsys, tmp_path):
                  "--length", "64", "--store", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "### whole training step" in out and "(1.00x), data" in out and "| linear" in out
+    import re
+    assert re.search(r"\| linear +\| [0-9.]+/s \([0-9.]+x \[[0-9.]+-[0-9.]+\]( unstable)?\), data", out), out
+    (record,) = tmp_path.glob("bench__*.json")
+    assert '"speed_range"' in record.read_text() and '"ratio_iqr"' in record.read_text()
     row = measure_model_step("retrieval", "linear", steps=1, warmup=1, batch=2, length=32, device="cpu")
     assert row["status"] == "ok" and row["steps_per_s"] > 0 and 0 <= row["data_wait_share"] < 1
 
 
 def test_cells_keep_median_and_iqr_and_flag_unstable_ones(monkeypatch):
-    from lra_bench.bench.layer import time_step
+    from lra_bench.bench.timing import BlockTimer, time_summary
 
     row = measure("linear", 64, "train", SMALL)
     assert row["ms_q1"] <= row["ms"] <= row["ms_q3"] and row["iqr_ms"] == pytest.approx(row["ms_q3"] - row["ms_q1"])
     assert row["timings"] >= SMALL.repeats and row["unstable"] == (row["iqr_ms"] > 0.1 * row["ms"])
-    durations = iter([0.06, 0.2] * 50)  # one run per measurement (each > 0.05 s), quartiles far apart
+    durations = iter([0.06, 0.2] * 50)  # one run per block (each > the 2 ms a block needs), quartiles far apart
 
     def uneven():
         import time
         time.sleep(next(durations))
 
-    uneven_row = time_step(uneven, torch.device("cpu"), BenchSettings(repeats=6, min_run_time=0.01))
-    assert uneven_row["unstable"] and uneven_row["iqr_ms"] > 50, uneven_row
+    timer = BlockTimer(uneven, torch.device("cpu"), BenchSettings(repeats=6, min_run_time=0.012))
+    uneven_row = time_summary([timer.block() for _ in range(6)])
+    assert timer.runs == 1 and uneven_row["unstable"] and uneven_row["iqr_ms"] > 50, uneven_row
 
 
 def test_bench_prints_progress_and_record_path_and_no_profiler_lines(tmp_path):
@@ -106,7 +179,8 @@ def test_bench_prints_progress_and_record_path_and_no_profiler_lines(tmp_path):
     assert "  1/4 softmax" in run.stdout and "  4/4 linear" in run.stdout and "1 CPU thread" in run.stdout
     (record,) = tmp_path.glob("bench__*.json")
     assert f"record: {record}" in run.stdout
-    assert "(1.00x) [" in run.stdout  # the ratio's quartile range
+    import re
+    assert re.search(r"\| linear +\| [0-9.]+ ±[0-9.]+ ms \([0-9.]+x\) \[[0-9.]+-[0-9.]+\]", run.stdout), run.stdout
 
 
 def test_a_ratio_is_unstable_when_softmax_is():

@@ -80,3 +80,26 @@ def test_sync_lists_offline_runs_at_any_depth(tmp_path, capsys):
     assert main(["sync", "--dry-run", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "2 offline W&B run(s)" in out and "offline-run-2-y" in out
+
+
+def test_diagnose_logs_its_rows_as_a_table_grouped_by_task(workspace, tmp_path, monkeypatch):
+    from lra_bench import config, tracking
+
+    logged = []
+
+    class Recording(tracking.Tracker):
+        def table(self, key, frame, plots=None):
+            logged.append({"key": key, "rows": len(frame), "columns": list(frame.reset_index().columns),
+                           "plots": sorted(plots or {}), "group": self.run.group, "job_type": self.run.job_type})
+            super().table(key, frame, plots)
+
+    monkeypatch.setattr(tracking, "Tracker", Recording)
+    monkeypatch.setattr(config, "PROJECT_ROOT", tmp_path)  # the W&B folder: <root>/outputs/diagnose
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    assert main(["diagnose", "--attentions", "softmax,linear", "--examples", "1", "--out", str(tmp_path / "d"),
+                 "--wandb", *workspace.overrides()]) == 0
+    rows = next(t for t in logged if t["key"] == "diagnostics")
+    assert rows["rows"] == 2 and {"attention", "entropy_mean", "log_variance"} <= set(rows["columns"])
+    assert rows["group"] == "listops_small" and rows["job_type"] == "diagnose"
+    assert rows["plots"] == ["plots/attention_maps", "plots/entropy_vs_length"]
+    assert len(offline_runs([tmp_path / "outputs" / "diagnose"])) == 1

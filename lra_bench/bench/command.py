@@ -35,16 +35,19 @@ def main(args: list[str]) -> int:
                         help="measure the layer under torch.compile (default: on CUDA, as the trainer does; "
                              "--no-compile for eager)")
     parser.add_argument("--repeats", type=int, default=5,
-                        help="at least this many timed measurements per cell, for the median and the IQR")
+                        help="timed blocks per cell: softmax and the variant alternate in this many block pairs, "
+                             "for the median and spread of the per-pair ratio")
     parser.add_argument("--min-time", type=float, default=0.2,
-                        help="seconds of timing per cell on a CPU (torch.utils.benchmark blocked_autorange)")
+                        help="seconds of timing per cell, split into --repeats blocks (torch.utils.benchmark Timer)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads (default 1 on a CPU, for ratios that hold on a shared machine)")
+                        help="CPU threads (default 1 on a CPU, timed in process CPU time, for ratios that hold "
+                             "on a shared machine)")
     parser.add_argument("--store", default=str(PROJECT_ROOT / "results" / "runs"), help="results store ('' = none)")
     parser.add_argument("--model", default=None, metavar="TASKS",
                         help="time whole training steps at the published model size of these tasks "
                              "(comma-separated, e.g. listops,text) instead of one attention layer")
-    parser.add_argument("--steps", type=int, default=10, help="timed steps per variant with --model")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per variant with --model (in --repeats blocks, "
+                        "interleaved with softmax's)")
     parser.add_argument("--length", type=int, default=None, help="sequence length with --model (default: task's)")
     parser.add_argument("--check", action="store_true",
                         help="measure and judge the GPU speed targets (time vs SDPA at 4K and 16K, memory linear in "
@@ -97,7 +100,12 @@ def log_bench(rows: list[dict], settings):
     from ..tracking import command_tracker
 
     tracker = command_tracker("bench", PROJECT_ROOT / "outputs" / "bench", asdict(settings))
-    frame = pd.DataFrame(rows).drop(columns=["time_vs_softmax_range"], errors="ignore")
+    frame = pd.DataFrame(rows)
+    for column in ("time_vs_softmax_range", "speed_range"):  # [low, high] pairs: two columns in the table
+        if column in frame:
+            bounds = frame.pop(column)
+            frame[f"{column}_low"] = [b[0] if isinstance(b, list) else None for b in bounds]
+            frame[f"{column}_high"] = [b[1] if isinstance(b, list) else None for b in bounds]
     tracker.table("bench_rows", frame)
     print(f"W&B: {tracker.path}")
     tracker.finish()

@@ -2,14 +2,18 @@
 
 One multi-head attention layer (shared projections + the variant) at an LRA model size (Text:
 dim 256, 4 heads of 64), forward+backward ("train") and forward under no_grad ("infer"), over
-sequence lengths. Timing (issue 19, "Bench statistics"): on a CPU `torch.utils.benchmark.Timer(...)
-.blocked_autorange()` on a fixed number of threads (`--threads`, 1 by default, for stable ratios on a
-shared machine), on CUDA CUDA events; each cell keeps its median and interquartile range, and a cell
-whose IQR is over 10% of its median is marked unstable. Memory: on CUDA the allocator's peak; on a
-CPU the peak of bytes allocated by PyTorch, replayed from the profiler's per-op memory records
-(deterministic, unlike RSS; the profiler's own lines on stderr are silenced). Every figure is also a
-ratio to softmax measured in the same run, with the range its quartiles allow. An out-of-memory is recorded as OOM, never a crash. Results are records
-in the store (`kind: bench`), so the report can plot speed and memory against length.
+sequence lengths. Timing (issue 19, "Bench statistics"): in blocks of runs, on a CPU with
+`torch.utils.benchmark.Timer(...).timeit` on a fixed number of threads (`--threads`, 1 by default,
+and then in process CPU time: `cpu_clock`), on CUDA with CUDA events. Each variant is timed interleaved with softmax at the same length and mode,
+softmax and variant blocks alternating (S V S V ... S), and its time ratio is the median of the
+per-pair ratios V_i / mean(S before, S after), with a distribution-free interval for that median: a
+machine whose load drifts (this one is shared) slows both blocks of a pair alike, where timing all
+of softmax and then all of the variant compared two different loads. A ratio whose per-pair IQR is
+over 10% of its median is marked unstable; so is an absolute time (median and IQR of its blocks).
+Memory: on CUDA the allocator's peak; on a CPU the peak of bytes allocated by PyTorch, replayed from
+the profiler's per-op memory records (deterministic, unlike RSS; the profiler's own lines on stderr
+are silenced). An out-of-memory is recorded as OOM, never a crash. Results are records in the store
+(`kind: bench`), so the report can plot speed and memory against length.
 """
 
 from __future__ import annotations
@@ -21,9 +25,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.utils.benchmark as benchmark
 
 from ..attention import attention_schema, get_attention_class
 from ..config import ModelConfig
@@ -32,6 +34,7 @@ from ..errors import ConfigError
 from ..model import MultiHeadAttention
 from ..results import RECORD_VERSION, BenchRecord, config_hash, write_record
 from ..train import compile_fresh
+from .timing import BlockTimer, clock_name, cpu_clock, ratio_summary, time_interleaved, time_summary
 
 CPU_LENGTHS = (256, 512, 1024, 2048)
 GPU_LENGTHS = (1024, 2048, 3072, 4096, 8192, 16384)
@@ -46,8 +49,8 @@ class BenchSettings:
     causal: bool = False
     dtype: str = "float32"
     warmup: int = 1
-    repeats: int = 5  # at least this many timed measurements per cell (for the median and the IQR)
-    min_run_time: float = 0.2  # seconds of timing per cell on a CPU (Timer.blocked_autorange)
+    repeats: int = 5  # timed blocks per cell: block pairs with softmax (median and spread of the ratio)
+    min_run_time: float = 0.2  # seconds of timing per cell, split into `repeats` blocks
     threads: int | None = None  # CPU threads the timed step runs on (None: torch's current setting)
     compile: bool = False
     compile_mode: str = "default"
@@ -60,14 +63,16 @@ def build_layer(name: str, settings: BenchSettings, max_len: int) -> torch.nn.Mo
     return layer.to(settings.device, getattr(torch, settings.dtype))
 
 
-def measure(name: str, length: int, mode: str, settings: BenchSettings, build=None) -> dict:
-    """Median milliseconds and peak bytes of one train or infer step, or status OOM / skipped.
-    `build(name, settings, max_len)` makes the layer (default: the registered variant)."""
-    result = {"attention": name, "length": length, "mode": mode, "status": "ok", "ms": None, "peak_bytes": None}
+def prepare_step(name: str, length: int, mode: str, settings: BenchSettings, build=None):
+    """(row, step): the row (status, peak bytes) and the warmed-up train or infer step to time, or
+    (row with status OOM / skipped, None). `build(name, settings, max_len)` makes the layer (default:
+    the registered variant)."""
+    result = {"attention": name, "length": length, "mode": mode, "status": "ok", "ms": None, "peak_bytes": None,
+              "clock": clock_name(settings)}
     if build is None and not get_attention_class(name).has_form(settings.causal):
-        return {**result, "status": "skipped (no causal form)" if settings.causal else "skipped (causal only)"}
+        return {**result, "status": "skipped (no causal form)" if settings.causal else "skipped (causal only)"}, None
     device = torch.device(settings.device)
-    try:
+    with out_of_memory_as_status(result, device):
         torch.manual_seed(0)
         layer = (build or build_layer)(name, settings, max_len=length)
         forward = compile_fresh(layer, mode=settings.compile_mode) if settings.compile else layer
@@ -83,48 +88,53 @@ def measure(name: str, length: int, mode: str, settings: BenchSettings, build=No
 
         for _ in range(settings.warmup):
             step()
-        timing = time_step(step, device, settings)
         with quiet_stderr():
-            peak = step_peak_bytes(step, device)
-        return {**result, **timing, "peak_bytes": int(peak)}
-    except torch.OutOfMemoryError:
-        return {**result, "status": "OOM"}
+            result["peak_bytes"] = int(step_peak_bytes(step, device))
+        return result, step
+    return result, None
+
+
+@contextmanager
+def out_of_memory_as_status(row: dict, device: torch.device):
+    """An out-of-memory inside the block sets row["status"] = "OOM" (and clears its numbers) instead of
+    raising; any other error raises."""
+    try:
+        yield
+    except (torch.OutOfMemoryError, MemoryError):
+        row.update(status="OOM", ms=None, peak_bytes=None)
     except RuntimeError as err:
-        if "out of memory" in str(err).lower() or "not enough memory" in str(err).lower():
-            return {**result, "status": "OOM"}
-        raise
+        if "out of memory" not in str(err).lower() and "not enough memory" not in str(err).lower():
+            raise
+        row.update(status="OOM", ms=None, peak_bytes=None)
     finally:
         if device.type == "cuda":
             torch.cuda.empty_cache()
 
 
-UNSTABLE_SPREAD = 0.10  # a cell whose IQR exceeds 10% of its median is marked unstable
+def measure(name: str, length: int, mode: str, settings: BenchSettings, build=None) -> dict:
+    """Median milliseconds (with quartiles) and peak bytes of one train or infer step timed on its own
+    (`settings.repeats` blocks), or status OOM / skipped. For a ratio to softmax use `measure_against`."""
+    row, step = prepare_step(name, length, mode, settings, build)
+    if step is not None:
+        device = torch.device(settings.device)
+        with out_of_memory_as_status(row, device):
+            timer = BlockTimer(step, device, settings)
+            row.update(time_summary([timer.block() for _ in range(max(settings.repeats, 1))]))
+    return row
 
 
-def time_step(step, device: torch.device, settings: BenchSettings) -> dict:
-    """Median, quartiles and IQR (ms) of `step` and how many measurements they rest on; `unstable` when
-    IQR / median > 10%. CPU: Timer.blocked_autorange (each measurement a block of runs), topped up to
-    `repeats` measurements; CUDA: one CUDA-event pair per run, `repeats` runs."""
-    if device.type == "cuda":
-        times = []
-        for _ in range(max(settings.repeats, 1)):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            step()
-            end.record()
-            torch.cuda.synchronize(device)
-            times.append(start.elapsed_time(end))
-    else:
-        timer = benchmark.Timer(stmt="step()", globals={"step": step},
-                                num_threads=settings.threads or torch.get_num_threads())
-        measured = timer.blocked_autorange(min_run_time=settings.min_run_time)
-        seconds = list(measured.times)
-        while len(seconds) < settings.repeats:
-            seconds += timer.timeit(measured.number_per_run).times
-        times = [t * 1000 for t in seconds]
-    q1, median, q3 = (float(v) for v in np.percentile(times, [25, 50, 75]))
-    return {"ms": median, "ms_q1": q1, "ms_q3": q3, "iqr_ms": q3 - q1, "timings": len(times),
-            "unstable": (q3 - q1) > UNSTABLE_SPREAD * median}
+def measure_against(reference: BlockTimer, name: str, length: int, mode: str, settings: BenchSettings) -> dict:
+    """A variant's row timed interleaved with softmax's step (`reference`), with its time ratio per
+    block pair (`time_interleaved`). Where softmax has no step (OOM), `measure` times a variant alone."""
+    row, step = prepare_step(name, length, mode, settings)
+    if step is None:
+        return row
+    device = torch.device(settings.device)
+    with out_of_memory_as_status(row, device):
+        timer = BlockTimer(step, device, settings)
+        times, ratios = time_interleaved(reference, timer, max(settings.repeats, 1))
+        row.update(**time_summary(times), **ratio_summary(ratios))
+    return row
 
 
 @contextmanager
@@ -143,40 +153,68 @@ def quiet_stderr():
 
 
 def add_ratios(rows: list[dict]) -> list[dict]:
-    """ms and memory relative to softmax at the same length and mode (measured in this run); where both
-    have quartiles, the time ratio's range [q1 / softmax's q3, q3 / softmax's q1]."""
+    """Time and memory relative to softmax at the same length and mode (measured in this run). A row
+    timed interleaved with softmax keeps its per-pair time ratio (`measure_against`); a row timed
+    apart (decode, `--check`, a variant whose softmax cell failed) gets ms / softmax's ms, the range
+    its quartiles allow [q1 / softmax's q3, q3 / softmax's q1], unstable when either cell is."""
     reference = {(r["length"], r["mode"]): r for r in rows if r["attention"] == "softmax" and r["status"] == "ok"}
     for row in rows:
         ref = reference.get((row["length"], row["mode"]))
         ok = ref is not None and row["status"] == "ok"
+        row["memory_vs_softmax"] = row["peak_bytes"] / ref["peak_bytes"] if ok and ref["peak_bytes"] else None
+        if row.get("ratio_pairs"):
+            continue
+        if row is ref:
+            row.update(time_vs_softmax=1.0, time_vs_softmax_range=None, ratio_unstable=False)
+            continue
         row["time_vs_softmax"] = row["ms"] / ref["ms"] if ok else None
         quartiles = ok and all(r.get(k) for r in (row, ref) for k in ("ms_q1", "ms_q3"))
         row["time_vs_softmax_range"] = ([row["ms_q1"] / ref["ms_q3"], row["ms_q3"] / ref["ms_q1"]]
                                         if quartiles else None)
         row["ratio_unstable"] = bool(ok and (row.get("unstable") or ref.get("unstable")))
-        row["memory_vs_softmax"] = row["peak_bytes"] / ref["peak_bytes"] if ok and ref["peak_bytes"] else None
     return rows
 
 
 def progress_line(row: dict, before: str = "", after: str = "", count: str = "") -> str:
-    """One measured row as a line of progress (`count`: "k/N"): time with its IQR and memory, or why
-    there are none."""
+    """One measured row as a line of progress (`count`: "k/N"): time with its IQR, the paired ratio to
+    softmax with its interval, and memory; or why there are none."""
     if row["ms"]:
         spread = f" ±{row['iqr_ms'] / 2:.2f}" if row.get("iqr_ms") is not None else ""
-        measured = (f"{row['ms']:9.2f}{spread} ms {row['peak_bytes'] / 2**20:9.1f} MiB"
-                    + (" unstable" if row.get("unstable") else ""))
+        ratio = ""
+        if row.get("ratio_pairs"):
+            low, high = row["time_vs_softmax_range"]
+            ratio = (f" ({row['time_vs_softmax']:.2f}x [{low:.2f}-{high:.2f}]"
+                     + (" unstable)" if row["ratio_unstable"] else ")"))
+        measured = (f"{row['ms']:9.2f}{spread} ms{ratio} {row['peak_bytes'] / 2**20:9.1f} MiB"
+                    + (" (ms unstable)" if row.get("unstable") else ""))
     else:
         measured = row["status"]
     return f"  {count + ' ' if count else ''}{before}{row['attention']:14s} L={row['length']:<6d} {after}{measured}"
 
 
 def run_bench(names: list[str], settings: BenchSettings, store_dir: str | None, progress=print) -> list[dict]:
-    rows = []
-    plan = [(name, length, mode) for name in names for length in settings.lengths for mode in ("train", "infer")]
-    for k, (name, length, mode) in enumerate(plan, 1):
-        row = measure(name, length, mode, settings)
-        rows.append(row)
-        progress(progress_line(row, after=f"{mode:5s} ", count=f"{k}/{len(plan)}"))
+    """Every variant at every length and mode, each timed interleaved with softmax at the same length and
+    mode (`measure_against`); softmax's own row is timed first, on its own."""
+    rows, total = [], len(names) * len(settings.lengths) * 2
+    device = torch.device(settings.device)
+    for length in settings.lengths:
+        for mode in ("train", "infer"):
+            reference, step = prepare_step("softmax", length, mode, settings)
+            timer = None
+            if step is not None:
+                with out_of_memory_as_status(reference, device):
+                    timer = BlockTimer(step, device, settings)
+                    reference.update(time_summary([timer.block() for _ in range(max(settings.repeats, 1))]))
+            rows.append(reference)
+            progress(progress_line(reference, after=f"{mode:5s} ", count=f"{len(rows)}/{total}"))
+            for name in (n for n in names if n != "softmax"):
+                if reference["status"] == "ok":
+                    row = measure_against(timer, name, length, mode, settings)
+                else:
+                    row = measure(name, length, mode, settings)
+                rows.append(row)
+                progress(progress_line(row, after=f"{mode:5s} ", count=f"{len(rows)}/{total}"))
+            step = timer = None  # softmax's layer is freed before the next length's is built
     add_ratios(rows)
     if store_dir:
         path = write_bench_record(store_dir, rows, settings)
@@ -205,8 +243,9 @@ def format_table(rows: list[dict], modes=("train", "infer"), title: str = "") ->
         return f"{value:.1f}{unit} ({ratio:.2f}x)" if ratio is not None else f"{value:.1f}{unit}"
 
     def time_cell(r):
-        """median ms ± half the IQR, the ratio to softmax and the range of its quartiles; `unstable` when
-        this cell's or softmax's IQR is over 10% of its median (the ratio is then not to be trusted)."""
+        """median ms ± half the IQR, the ratio to softmax and its interval; `unstable` when the ratio's
+        spread is over 10% of it (a paired ratio: the IQR of its per-pair ratios; a ratio of cells timed
+        apart: either cell's IQR), `(ms unstable)` when only the absolute time's IQR is."""
         if r["status"] != "ok" or r.get("iqr_ms") is None:
             return cell(r, r["ms"] or 0, r["time_vs_softmax"], " ms")
         text = f"{r['ms']:.1f} ±{r['iqr_ms'] / 2:.1f} ms"
@@ -215,6 +254,8 @@ def format_table(rows: list[dict], modes=("train", "infer"), title: str = "") ->
             if r.get("time_vs_softmax_range"):
                 low, high = r["time_vs_softmax_range"]
                 text += f" [{low:.2f}-{high:.2f}]"
+        if r.get("ratio_pairs"):
+            return text + (" unstable" if r["ratio_unstable"] else "") + (" (ms unstable)" if r["unstable"] else "")
         return text + (" unstable" if r.get("unstable") or r.get("ratio_unstable") else "")
 
     frame = pd.DataFrame([{
@@ -242,6 +283,7 @@ def layer_settings(opts, device: str, gpu: bool, default_lengths: tuple) -> Benc
                              repeats=opts.repeats, threads=opts.threads, min_run_time=opts.min_time)
     compiled = f"compiled ({settings.compile_mode})" if settings.compile else "eager"
     threads = f", {settings.threads} CPU thread{'s' if settings.threads != 1 else ''}" if settings.threads else ""
+    threads += ", timed in process CPU time" if cpu_clock(settings) else ""
     print(f"bench on {device} ({settings.dtype}, {compiled}{threads}), batch "
           f"{settings.batch}, dim {settings.dim}, {settings.num_heads} heads, lengths {', '.join(map(str, lengths))}")
     return settings
