@@ -106,15 +106,22 @@ def _legend(names: list[str]) -> list[str]:
     return parts
 
 
-def line_chart(series: list[Series], title: str, x_label: str, y_label: str, log_x: bool = False,
-               log_y: bool = False) -> str:
-    """Lines with a marker per point (hover: the point's label); an empty string when there is no point."""
+def _axes(series: list[Series], log_x: bool, log_y: bool):
+    """The series that have points, and the x and y axes spanning all their points (None when none has)."""
     series = [s for s in series if s.points]
     points = [p for s in series for p in s.points]
     if not points:
+        return [], None, None
+    return (series, _Axis([p.x for p in points], MARGIN["left"], WIDTH - MARGIN["right"], log_x),
+            _Axis([p.y for p in points], HEIGHT - MARGIN["bottom"], MARGIN["top"], log_y))
+
+
+def line_chart(series: list[Series], title: str, x_label: str, y_label: str, log_x: bool = False,
+               log_y: bool = False) -> str:
+    """Lines with a marker per point (hover: the point's label); an empty string when there is no point."""
+    series, x_axis, y_axis = _axes(series, log_x, log_y)
+    if not series:
         return ""
-    x_axis = _Axis([p.x for p in points], MARGIN["left"], WIDTH - MARGIN["right"], log_x)
-    y_axis = _Axis([p.y for p in points], HEIGHT - MARGIN["bottom"], MARGIN["top"], log_y)
     parts = _frame(title, f"{y_label} against {x_label}, {len(series)} series", x_axis, y_axis, x_label, y_label)
     for i, s in enumerate(series):
         colour = PALETTE[i % len(PALETTE)]
@@ -131,13 +138,10 @@ def line_chart(series: list[Series], title: str, x_label: str, y_label: str, log
 def scatter_chart(series: list[Series], title: str, x_label: str, y_label: str, size_label: str,
                   log_x: bool = False) -> str:
     """Points whose area is proportional to `size` (hover: the label); a size key under the legend."""
-    series = [s for s in series if s.points]
-    points = [p for s in series for p in s.points]
-    if not points:
+    series, x_axis, y_axis = _axes(series, log_x, False)
+    if not series:
         return ""
-    x_axis = _Axis([p.x for p in points], MARGIN["left"], WIDTH - MARGIN["right"], log_x)
-    y_axis = _Axis([p.y for p in points], HEIGHT - MARGIN["bottom"], MARGIN["top"], False)
-    sizes = [p.size for p in points if p.size]
+    sizes = [p.size for s in series for p in s.points if p.size]
     biggest = max(sizes) if sizes else None
 
     def radius(size):  # area proportional to the value; the biggest 14 px, none under 3 px
