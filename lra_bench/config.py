@@ -37,6 +37,7 @@ class ModelConfig:
     positions: str = "learned"
     causal: bool = False
     two_tower_combine: str = "paper"
+    qkv_bias: bool = True  # a bias on the q/k/v and output projections; LRA's have none (its recipes set false)
 
     def __post_init__(self):
         _choice("model.pooling", self.pooling, ("mean", "cls", "last", "none"))

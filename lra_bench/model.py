@@ -26,8 +26,8 @@ class MultiHeadAttention(nn.Module):
         super().__init__()
         self.num_heads, self.dim_head = config.num_heads, config.dim_head
         qkv_dim = config.num_heads * config.dim_head
-        self.qkv = nn.Linear(config.dim, 3 * qkv_dim)
-        self.out = nn.Linear(qkv_dim, config.dim)
+        self.qkv = nn.Linear(config.dim, 3 * qkv_dim, bias=config.qkv_bias)
+        self.out = nn.Linear(qkv_dim, config.dim, bias=config.qkv_bias)
         self.attention = build_attention(attention_config, dim_head=config.dim_head, num_heads=config.num_heads,
                                          causal=config.causal, max_len=max_len)
 

@@ -60,3 +60,32 @@ def test_latte_recipe_runs_and_takes_other_variants_once_the_latent_key_is_dropp
     (record,) = workspace.records()
     assert record["status"] == "ok" and record["recipe"]["name"] == "lra_latte/listops"
     assert record["config"]["attention"]["num_latents"] == 40
+
+
+# Positions and projection bias as LRA's code sets them (google-research/long-range-arena@cd31e5c):
+# listops/, text_classification/ and matching/train.py pass no learn_pos_emb (encoders' default False: fixed
+# sinusoids); image/configs/cifar10 and pathfinder128 learn them, pathfinder32 does not; every model's
+# attention projections are built with bias=False (e.g. models/transformer/transformer.py).
+LRA_POSITIONS = {"listops": "sinusoidal", "text": "sinusoidal", "retrieval": "sinusoidal", "image": "learned",
+                 "pathfinder": "sinusoidal", "pathx": "learned"}
+
+
+@pytest.mark.parametrize("task", sorted(LRA_POSITIONS))
+def test_lra_recipes_take_lra_positions_and_unbiased_projections(task):
+    run = validate_run_config(compose([f"experiment=lra/{task}"]))
+    assert run.model.positions == LRA_POSITIONS[task] and run.model.qkv_bias is False
+    latte = validate_run_config(compose([f"experiment=lra_latte/{task}"]))
+    assert latte.model.qkv_bias is True  # Latte's W and o_proj: use_bias=True (models/modules/latte.py)
+
+
+def test_projection_bias_follows_the_config():
+    import torch
+
+    from lra_bench.config import ModelConfig
+    from lra_bench.model import MultiHeadAttention
+
+    attention = validate_run_config(compose(["attention=softmax"])).attention
+    for bias in (True, False):
+        layer = MultiHeadAttention(ModelConfig(name="t", dim=16, num_heads=2, qkv_bias=bias), attention, 8)
+        assert (layer.qkv.bias is not None, layer.out.bias is not None) == (bias, bias)
+        assert layer(torch.randn(2, 8, 16), torch.ones(2, 8, dtype=torch.bool)).shape == (2, 8, 16)

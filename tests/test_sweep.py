@@ -53,6 +53,9 @@ def test_lra_full_gives_each_lra_baseline_its_own_lra_config_and_every_pair_job_
     assert (performer_listops.attention.attention_fn, performer_listops.attention.num_features,
             performer_listops.attention.redraw_features) == ("softmax", 2, True)
     assert compose(by_pair[("text", "performer")]).attention.attention_fn == "generalized"
+    sinkhorn_image = compose(by_pair[("image", "sinkhorn")])  # cifar10/sinkhorn_base.py: weight decay 0.7
+    assert (sinkhorn_image.trainer.weight_decay, sinkhorn_image.model.pooling, sinkhorn_image.model.dim) == (0.7, "mean", 32)
+    assert compose(by_pair[("listops", "sinkhorn")]).model.pooling == "mean"
     for pair in pair_overrides(args):
         compose(by_pair[pair])
     user = ["sweep=lra_full", "model.num_heads=4"]

@@ -37,6 +37,11 @@ Causal form (LRA: `unidirectional=causal_mask`, prefix sums): the generalized ke
 FAVOR+ keys take no shift in the causal form (LRA's shift by the max over all keys lets later keys move
 earlier outputs through the +1e-6 term); w.x' - |x'|^2/2 <= |w|^2/2 bounds them, and the causal
 denominator has no stabiliser (positive features keep it > 0).
+FAVOR+'s max shifts are detached (LRA differentiates through them): the same forward values; the
+gradients differ only through the +1e-6 stabiliser term. With `redraw_features`, LRA's seed
+ceil(sum(q) * 1e7) leaves int32 once |sum(q)| > 214.7, which a ListOps batch (32 x 8 x 2001 x 64 entries)
+nearly always does: it is clamped here, so redraws are in effect two fixed draws (LRA's JAX conversion
+out of range was not checked).
 """
 
 import math
