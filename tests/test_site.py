@@ -164,6 +164,9 @@ def test_the_leaderboard_holds_the_leaderboards_cells_and_marks_failures(tmp_pat
     assert "n/a (no causal form)" in html  # linformer on recall_small
     assert "36.37" in html and 'data-origin="published"' in html  # Performer's published ListOps
     assert "<th scope=\"col\"" in html and "<th scope=\"row\"" in html
+    # our rows' setting says what the variant is (they sit on CPU presets too), published rows their table
+    assert ">LRA baseline (ours)</td>" in html and ">Seed mechanism (ours)</td>" in html
+    assert ">LRA Table 1</td>" in html and "Table 1 (ours)" not in html
 
 
 def test_variant_pages_show_forms_bench_rows_and_say_what_the_store_lacks(tmp_path):

@@ -12,6 +12,8 @@ from .pages import memory_label, mib
 FAILURE_STATUSES = frozenset({"failed", "oom", "diverged", "published_fail"})  # cells shown as FAIL / OOM / DIVERGED
 GROUP_LABELS = {"lra_table1": "LRA Table 1", "seeds": "Seed papers", "other_ours": "Ours (other)",
                 "top_of_lra": "Top of LRA", "pytorch_rerun": "PyTorch re-runs"}
+# Our rows' setting names what the variant is, not a table it is in (ours sit on any task, CPU presets too).
+OURS_LABELS = {"lra_table1": "LRA baseline (ours)", "seeds": "Seed mechanism (ours)", "other_ours": "Ours (other)"}
 
 
 @dataclass
@@ -87,7 +89,8 @@ def row_views(rows: list[Row], forms: dict[str, list[str]], run_pages: dict[str,
         counter = memory_label(row.memory_counter) if row.memory_bytes is not None else ""
         views.append(RowView(
             model=row.model, href=href, origin=row.origin, group=row.group,
-            group_label=GROUP_LABELS.get(row.group, row.group) + (" (ours)" if row.origin == "ours" else ""),
+            group_label=(OURS_LABELS.get(row.group, GROUP_LABELS.get(row.group, row.group) + " (ours)")
+                         if row.origin == "ours" else GROUP_LABELS.get(row.group, row.group)),
             order=order, source=row.source, forms=" ".join(forms.get(row.attention or "", [])),
             statuses=_row_statuses(row), cells=[_cell_view(c, run_pages) for c in row.cells.values()],
             avg="" if row.avg is None else f"{row.avg:.2f}",
