@@ -34,7 +34,7 @@ from ..errors import ConfigError
 from ..model import MultiHeadAttention
 from ..results import RECORD_VERSION, BenchRecord, config_hash, write_record
 from ..train import compile_fresh
-from .timing import BlockTimer, clock_name, cpu_clock, ratio_summary, time_interleaved, time_summary
+from .timing import BlockTimer, clock_name, cpu_clock, ratio_summary, ratio_text, time_interleaved, time_summary
 
 CPU_LENGTHS = (256, 512, 1024, 2048)
 GPU_LENGTHS = (1024, 2048, 3072, 4096, 8192, 16384)
@@ -182,9 +182,7 @@ def progress_line(row: dict, before: str = "", after: str = "", count: str = "")
         spread = f" ±{row['iqr_ms'] / 2:.2f}" if row.get("iqr_ms") is not None else ""
         ratio = ""
         if row.get("ratio_pairs"):
-            low, high = row["time_vs_softmax_range"]
-            ratio = (f" ({row['time_vs_softmax']:.2f}x [{low:.2f}-{high:.2f}]"
-                     + (" unstable)" if row["ratio_unstable"] else ")"))
+            ratio = f" ({ratio_text(row['time_vs_softmax'], row['time_vs_softmax_range'], row['ratio_unstable'])})"
         measured = (f"{row['ms']:9.2f}{spread} ms{ratio} {row['peak_bytes'] / 2**20:9.1f} MiB"
                     + (" (ms unstable)" if row.get("unstable") else ""))
     else:

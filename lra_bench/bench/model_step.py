@@ -17,7 +17,7 @@ from ..model import Classifier
 from ..data.pipeline import training_indices
 from ..train import Trainer
 from .layer import BenchSettings, emit, quiet_stderr, write_bench_record
-from .timing import ratio_summary, time_interleaved
+from .timing import ratio_summary, ratio_text, time_interleaved
 
 
 @contextmanager
@@ -153,10 +153,9 @@ def model_bench(tasks: list[str], names: list[str], opts, device: str) -> int:
     def cell(r):
         if r["status"] != "ok":
             return r["status"]
-        ratio = f"{r['speed_vs_softmax']:.2f}x" if pd.notna(r["speed_vs_softmax"]) else "no softmax"
-        if isinstance(r.get("speed_range"), list):
-            ratio += f" [{r['speed_range'][0]:.2f}-{r['speed_range'][1]:.2f}]" + (" unstable" if r["ratio_unstable"]
-                                                                                   else "")
+        paired = isinstance(r.get("speed_range"), list)
+        ratio = (ratio_text(r["speed_vs_softmax"], r["speed_range"] if paired else None, paired and r["ratio_unstable"])
+                 if pd.notna(r["speed_vs_softmax"]) else "no softmax")
         return f"{r['steps_per_s']:.2f}/s ({ratio}), data {100 * r['data_wait_share']:.1f}%"
 
     frame["cell"] = frame.apply(cell, axis=1)
@@ -181,7 +180,6 @@ def model_progress_line(row: dict, count: str) -> str:
         return f"  {count} {row['task']:10s} {row['attention']:14s} {row['status']}"
     ratio = ""
     if row.get("ratio_pairs"):
-        low, high = row["speed_range"]
-        ratio = f" ({row['speed_vs_softmax']:.2f}x [{low:.2f}-{high:.2f}]{' unstable' if row['ratio_unstable'] else ''})"
+        ratio = f" ({ratio_text(row['speed_vs_softmax'], row['speed_range'], row['ratio_unstable'])})"
     return (f"  {count} {row['task']:10s} {row['attention']:14s} {row['steps_per_s']:8.2f} steps/s{ratio}  "
             f"{row['peak_bytes'] / 2**20:9.1f} MiB  data {100 * row['data_wait_share']:.1f}%")

@@ -110,3 +110,11 @@ def ratio_summary(ratios: list[float]) -> dict:
     return {"time_vs_softmax": median, "time_vs_softmax_range": median_interval(ratios),
             "ratio_q1": q1, "ratio_q3": q3, "ratio_iqr": q3 - q1, "ratio_pairs": len(ratios),
             "ratio_unstable": (q3 - q1) > UNSTABLE_SPREAD * median}
+
+
+def ratio_text(ratio: float, interval: list[float] | None = None, unstable: bool = False) -> str:
+    """A ratio to softmax as the bench prints it: `0.52x [0.50-0.55] unstable` (interval and mark when given)."""
+    text = f"{ratio:.2f}x"
+    if interval:
+        text += f" [{interval[0]:.2f}-{interval[1]:.2f}]"
+    return text + (" unstable" if unstable else "")
