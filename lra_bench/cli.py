@@ -126,13 +126,15 @@ def cmd_report(args: list[str]) -> int:
     site.add_argument("--no-html", action="store_true", help="the tables and plots without the site")
     opts = parser.parse_args(args)
     from .report import write_report
+    from .results import load_records
 
     def on_skip(path, reason):
         print(f"skipped {path}: {reason}", file=sys.stderr)
 
+    records = load_records(Path(opts.store), on_skip)  # once, for the tables and the site
     if not opts.html:
         table, written = write_report(Path(opts.store), Path(opts.out),
-                                      Path(opts.reference) if opts.reference else None, on_skip=on_skip)
+                                      Path(opts.reference) if opts.reference else None, records=records)
         print(table)
         print("\nwritten:\n" + "\n".join(f"  {p}" for p in written))
         if opts.wandb:
@@ -144,7 +146,7 @@ def cmd_report(args: list[str]) -> int:
 
         index = build_site(Path(opts.store), Path(opts.out) / "site",
                            Path(opts.reference).parent if opts.reference else None, published=bool(opts.reference),
-                           on_skip=on_skip if opts.html else lambda *_: None)  # said once, above
+                           records=records)
         print(f"\nsite (open in a browser): {index.resolve()}")
     return 0
 

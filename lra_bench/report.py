@@ -185,10 +185,11 @@ def _paired_text(paired: pd.DataFrame) -> str:
 
 
 def write_report(store: Path, out: Path, reference_path: Path | None = None,
-                 on_skip=None) -> tuple[str, list[Path]]:
+                 on_skip=None, records: list | None = None) -> tuple[str, list[Path]]:
     """Write the tables (md, csv, tidy csv, tex) and plots under `out`; return (markdown text, written
-    paths). LRA Table 2 is read from `reference_speed.csv` beside `reference_path`."""
-    records = load_records(store, on_skip)
+    paths). LRA Table 2 is read from `reference_speed.csv` beside `reference_path`. `records`: the
+    store's, when the caller has loaded them already (`lra-bench report` shares them with the site)."""
+    records = load_records(store, on_skip) if records is None else records
     frame = records_frame(records)
     if frame.empty:
         return f"(no run records in {store}: run `lra-bench sweep` or `lra-bench train` first)", []

@@ -47,11 +47,11 @@ def chance_by_task(runs: list[RunRecord], tasks: list[str]) -> list[str]:
 
 
 def build_site(store: Path, out: Path, reference_dir: Path | None = None, published: bool = True,
-               on_skip=None) -> Path:
+               on_skip=None, records: list | None = None) -> Path:
     """Write the site for the records in `store` under `out` (replacing a previous one); return index.html.
     `reference_dir`: reference.csv and reference_more.csv (default: the package's); `published=False`
-    leaves the published rows out."""
-    records = load_records(store, on_skip)
+    leaves the published rows out; `records`: the store's, when the caller has loaded them already."""
+    records = load_records(store, on_skip) if records is None else records
     runs = [r for r in records if isinstance(r, RunRecord)]
     bench = [r for r in records if isinstance(r, BenchRecord)]
     store_tasks = sorted({r.task for r in runs if r.task})
