@@ -8,7 +8,7 @@ import statistics
 from ..leaderboard import Row
 from ..results import BenchRecord, RunRecord
 from . import charts
-from .pages import mib
+from .pages import mib, val_accuracy_points
 
 def accuracy_vs_speed(runs: list[RunRecord], rows: list[Row]) -> str:
     """One point per shown cell with a number: x train examples/s (median over its seeds), y accuracy,
@@ -62,9 +62,7 @@ def curves_by_task(runs: list[RunRecord], rows: list[Row]) -> dict[str, str]:
             record = by_id.get(cell.run_ids[0]) if cell.run_ids else None
             if record is None or not record.history:
                 continue
-            points = [charts.Point(h["step"], 100 * h["val_accuracy"],
-                                   f"{row.model}, step {h['step']}: val accuracy {100 * h['val_accuracy']:.2f}%")
-                      for h in record.history if isinstance(h, dict) and h.get("val_accuracy") is not None]
+            points = val_accuracy_points(record, f"{row.model}, ")
             per_task.setdefault(cell.task, []).append(charts.Series(row.model, points))
     return {task: charts.line_chart(series, f"Validation accuracy during training on {task}", "step",
                                     "val accuracy (%)") for task, series in sorted(per_task.items())}

@@ -49,12 +49,17 @@ def wandb_link(record: RunRecord) -> tuple[str | None, str]:
     return None, f"W&B run {path}"
 
 
+def val_accuracy_points(record: RunRecord, label: str = "") -> list[charts.Point]:
+    """Validation accuracy (%) at each evaluation of a run's history, hover text prefixed by `label`."""
+    return [charts.Point(h["step"], 100 * h["val_accuracy"],
+                         f"{label}step {h['step']}: val accuracy {100 * h['val_accuracy']:.2f}%")
+            for h in record.history if isinstance(h, dict) and "step" in h and h.get("val_accuracy") is not None]
+
+
 def learning_curves(record: RunRecord) -> tuple[str, str]:
     """(validation accuracy, train loss) charts of one run's history; empty strings without history."""
     history = [h for h in record.history if isinstance(h, dict) and "step" in h]
-    accuracy = charts.Series("val accuracy", [
-        charts.Point(h["step"], 100 * h["val_accuracy"], f"step {h['step']}: val accuracy {100 * h['val_accuracy']:.2f}%")
-        for h in history if h.get("val_accuracy") is not None])
+    accuracy = charts.Series("val accuracy", val_accuracy_points(record))
     curve = [c for c in record.raw.get("loss_curve") or [] if isinstance(c, list) and len(c) == 2]
     loss = charts.Series("train loss", [charts.Point(s, v, f"step {s}: train loss {v:.4f}") for s, v in curve] or [
         charts.Point(h["step"], h["train_loss"], f"step {h['step']}: train loss {h['train_loss']:.4f}")

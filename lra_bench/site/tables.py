@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..aggregate import FAILURE_MARK
 from ..leaderboard import Row
 from .pages import memory_label, mib
 
-FAILURE_STATUSES = frozenset({"failed", "oom", "diverged", "published_fail"})  # cells shown as FAIL / OOM / DIVERGED
+FAILURE_STATUSES = frozenset(FAILURE_MARK) - {"running"} | {"published_fail"}  # cells shown as FAIL / OOM / DIVERGED
 GROUP_LABELS = {"lra_table1": "LRA Table 1", "seeds": "Seed papers", "other_ours": "Ours (other)",
                 "top_of_lra": "Top of LRA", "pytorch_rerun": "PyTorch re-runs"}
 # Our rows' setting names what the variant is, not a table it is in (ours sit on any task, CPU presets too).
@@ -89,8 +90,7 @@ def row_views(rows: list[Row], forms: dict[str, list[str]], run_pages: dict[str,
         counter = memory_label(row.memory_counter) if row.memory_bytes is not None else ""
         views.append(RowView(
             model=row.model, href=href, origin=row.origin, group=row.group,
-            group_label=(OURS_LABELS.get(row.group, GROUP_LABELS.get(row.group, row.group) + " (ours)")
-                         if row.origin == "ours" else GROUP_LABELS.get(row.group, row.group)),
+            group_label=OURS_LABELS[row.group] if row.origin == "ours" else GROUP_LABELS.get(row.group, row.group),
             order=order, source=row.source, forms=" ".join(forms.get(row.attention or "", [])),
             statuses=_row_statuses(row), cells=[_cell_view(c, run_pages) for c in row.cells.values()],
             avg="" if row.avg is None else f"{row.avg:.2f}",
