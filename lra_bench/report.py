@@ -20,7 +20,7 @@ from .aggregate import FAILURE_MARK, cell_text, lacks_form, paired_vs_softmax, r
 from .leaderboard import (LRA_TASKS, leaderboard_rows, load_reference, published_points, rows_frame,
                           rows_latex, rows_markdown)
 from .plots import plot_accuracy_vs_speed, plot_bars, plot_learning_curves, plot_scaling
-from .results import BenchRecord, DiagnosticsRecord, load_records, parse_record
+from .results import DiagnosticsRecord, latest_bench_record, load_records
 
 __all__ = ["records_frame", "summarise", "leaderboard", "write_report", "plot_accuracy_vs_speed", "plot_bars",
            "plot_learning_curves", "plot_scaling", "load_reference", "LRA_TASKS"]  # the notebook and tests use them
@@ -154,11 +154,9 @@ def latest_bench(records: list) -> pd.DataFrame:
     """Rows of the most recent attention-layer benchmark record (empty if none; `--model` records
     time whole steps and are not plotted against length; of a `--check` record, the non-causal rows,
     so a variant's causal and non-causal timings never share a line)."""
-    bench = [r for r in map(parse_record, records) if isinstance(r, BenchRecord)
-             and any(row.get("mode") in ("train", "infer") for row in r.rows)]
-    if not bench:
+    latest = latest_bench_record(records)
+    if latest is None:
         return pd.DataFrame()
-    latest = max(bench, key=lambda r: r.finished_at)
     rows = [row for row in latest.rows if row.get("form", "non-causal") == "non-causal"]
     return pd.DataFrame(rows).assign(device=latest.device)
 

@@ -282,3 +282,11 @@ def load_records(store_dir: str | Path, on_skip=None) -> list[Record]:
         except RecordError as err:
             skip(path, str(err))
     return records
+
+
+def latest_bench_record(records: list, modes=("train", "infer")) -> BenchRecord | None:
+    """The newest attention-layer benchmark record with a row of one of `modes` (`--model` records time
+    whole steps, mode `model`, and are never plotted against length); None when the store has none."""
+    bench = [r for r in map(parse_record, records) if isinstance(r, BenchRecord)
+             and any(row.get("mode") in modes for row in r.rows)]
+    return max(bench, key=lambda r: r.finished_at) if bench else None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 
 from ..leaderboard import Row
-from ..results import BenchRecord, RunRecord
+from ..results import BenchRecord, RunRecord, latest_bench_record
 from . import charts
 from .pages import mib, val_accuracy_points
 
@@ -36,10 +36,9 @@ def accuracy_vs_speed(runs: list[RunRecord], rows: list[Row]) -> str:
 
 def scaling(bench: list[BenchRecord], key: str, label: str, scale: float = 1.0) -> tuple[str, str]:
     """Speed or memory against length from the newest layer bench record (train mode, non-causal rows)."""
-    layer = [r for r in bench if any(row.get("mode") == "train" for row in r.rows)]
-    if not layer:
+    latest = latest_bench_record(bench, modes=("train",))
+    if latest is None:
         return "", ""
-    latest = max(layer, key=lambda r: r.finished_at)
     series: dict[str, charts.Series] = {}
     for row in latest.rows:
         value = row.get(key)
