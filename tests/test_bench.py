@@ -11,7 +11,7 @@ from lra_bench.bench.layer import BenchSettings, add_ratios, measure, run_bench
 from lra_bench.bench.model_step import measure_model_step
 from lra_bench.device import cpu_peak_bytes
 
-SMALL = BenchSettings(lengths=(128, 256), batch=1, dim=64, num_heads=2, repeats=1)
+SMALL = BenchSettings(lengths=(128, 256), batch=1, dim=64, num_heads=2, repeats=1, passes=1)
 
 
 def test_rows_carry_ratios_to_softmax_measured_in_the_same_run(tmp_path):
@@ -22,7 +22,7 @@ def test_rows_carry_ratios_to_softmax_measured_in_the_same_run(tmp_path):
                for r in softmax)
     linear = next(r for r in rows if r["attention"] == "linear" and r["length"] == 256 and r["mode"] == "train")
     low, high = linear["time_vs_softmax_range"]
-    assert linear["ratio_pairs"] == SMALL.repeats and low <= linear["time_vs_softmax"] <= high
+    assert linear["ratio_pairs"] == SMALL.repeats * SMALL.passes and low <= linear["time_vs_softmax"] <= high
     assert linear["ratio_iqr"] == pytest.approx(linear["ratio_q3"] - linear["ratio_q1"])
     (record,) = list(tmp_path.glob("bench__*.json"))
     assert '"kind": "bench"' in record.read_text() and '"ratio_iqr"' in record.read_text()
@@ -82,7 +82,7 @@ def test_a_ratio_with_a_large_per_pair_spread_is_marked_unstable():
            "ms": 5.0, "ms_q1": 5.0, "ms_q3": 5.0, "iqr_ms": 0.0, "unstable": False, **spread}
     reference = {**row, "attention": "softmax", "ms": 10.0, "ms_q1": 10.0, "ms_q3": 10.0}
     reference = {k: v for k, v in reference.items() if not k.startswith(("ratio", "time_vs"))}
-    assert "(0.50x) [0.50-0.80] unstable" in format_table(add_ratios([reference, row]), modes=("train",))
+    assert "(0.50x IQR 0.30 unstable)" in format_table(add_ratios([reference, row]), modes=("train",))
 
 
 def test_the_interval_of_a_median_is_distribution_free():
@@ -142,7 +142,7 @@ def test_model_step_bench_reports_speed_ratio_and_data_share(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "### whole training step" in out and "(1.00x), data" in out and "| linear" in out
     import re
-    assert re.search(r"\| linear +\| [0-9.]+/s \([0-9.]+x \[[0-9.]+-[0-9.]+\]( unstable)?\), data", out), out
+    assert re.search(r"\| linear +\| [0-9.]+/s \([0-9.]+x IQR [0-9.]+( unstable)?\), data", out), out
     (record,) = tmp_path.glob("bench__*.json")
     assert '"speed_range"' in record.read_text() and '"ratio_iqr"' in record.read_text()
     row = measure_model_step("retrieval", "linear", steps=1, warmup=1, batch=2, length=32, device="cpu")
@@ -180,7 +180,8 @@ def test_bench_prints_progress_and_record_path_and_no_profiler_lines(tmp_path):
     (record,) = tmp_path.glob("bench__*.json")
     assert f"record: {record}" in run.stdout
     import re
-    assert re.search(r"\| linear +\| [0-9.]+ ±[0-9.]+ ms \([0-9.]+x\) \[[0-9.]+-[0-9.]+\]", run.stdout), run.stdout
+    assert re.search(r"\| linear +\| [0-9.]+ ±[0-9.]+ ms \([0-9.]+x IQR [0-9.]+( unstable)?\)", run.stdout), run.stdout
+    assert "pass 6/6 12/12 L=64" in run.stdout  # six passes (the CPU default) over its two sections
 
 
 def test_a_ratio_is_unstable_when_softmax_is():
@@ -193,7 +194,7 @@ def test_a_ratio_is_unstable_when_softmax_is():
 
     rows = add_ratios([row("softmax", 10.0, True), row("linear", 5.0, False)])
     assert rows[1]["ratio_unstable"] and not rows[1]["unstable"]
-    assert "(0.50x) [0.41-0.56] unstable" in format_table(rows, modes=("train",))
+    assert "(0.50x [0.41-0.56]) unstable" in format_table(rows, modes=("train",))
 
 
 def test_model_step_bench_compiles_only_when_asked(monkeypatch):
@@ -208,3 +209,100 @@ def test_model_step_bench_compiles_only_when_asked(monkeypatch):
                                  compile=compile)
         assert row["status"] == "ok"
     assert len(calls) == 1
+
+
+def test_rounds_pair_every_variant_with_the_softmax_blocks_on_either_side_in_a_fresh_order():
+    from lra_bench.bench.timing import time_rounds
+
+    clock, log = iter(range(1, 100)), []
+
+    class Blocks:  # each block returns the next tick, so a ratio names its neighbours exactly
+        def __init__(self, name):
+            self.name = name
+
+        def block(self):
+            log.append(self.name)
+            return float(next(clock))
+
+    reference_times, measured = time_rounds(Blocks("S"), {"a": Blocks("a"), "b": Blocks("b"), "c": Blocks("c")},
+                                            rounds=4, seed=1)
+    assert len(log) == 4 * 7 and len(reference_times) == 16  # per round: S a S b S c S
+    assert all(log[7 * k:7 * k + 7:2] == ["S"] * 4 for k in range(4))
+    rounds = [tuple(log[7 * k + 1:7 * k + 7:2]) for k in range(4)]
+    assert all(sorted(r) == ["a", "b", "c"] for r in rounds) and len(set(rounds)) > 1  # the order changes
+    for name, (times, ratios) in measured.items():
+        assert len(times) == len(ratios) == 4
+        assert all(ratio == pytest.approx(t / t) for t, ratio in zip(times, ratios))  # V_t / mean(S_t-1, S_t+1) = 1
+
+
+def test_each_pass_builds_fresh_layers_and_profiles_memory_once(monkeypatch):
+    builds, profiles = [], []
+    real_build, real_peak = layer.build_layer, layer.step_peak_bytes
+    monkeypatch.setattr(layer, "build_layer", lambda name, *a, **k: builds.append(name) or real_build(name, *a, **k))
+    monkeypatch.setattr(layer, "step_peak_bytes", lambda *a: profiles.append(1) or real_peak(*a))
+    settings = BenchSettings(lengths=(64,), batch=1, dim=32, num_heads=2, repeats=2, passes=3, min_run_time=0.01)
+    rows = run_bench(["softmax", "linear", "cosformer"], settings, None, progress=lambda *_: None)
+    assert len(builds) == 3 * 2 * 3 and len(profiles) == 3 * 2  # passes x modes x layers; memory once per cell
+    linear = next(r for r in rows if r["attention"] == "linear" and r["mode"] == "train")
+    assert linear["ratio_pairs"] == 6 and linear["timings"] == 6 and linear["passes"] == 3
+    softmax = next(r for r in rows if r["attention"] == "softmax" and r["mode"] == "train")
+    assert softmax["timings"] == 3 * 2 * (2 + 1)  # per pass and round: one block before each variant's, one after
+
+
+def test_steady_cpu_allocator_applies_on_glibc():
+    import platform
+
+    from lra_bench.bench.timing import steady_cpu_allocator
+
+    with steady_cpu_allocator() as applied:
+        torch.randn(1 << 23).sum()  # 32 MiB: an mmap under glibc's defaults, the heap inside the block
+    assert applied == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
+
+
+def _bench_record(cells):
+    from lra_bench.results import BenchRecord
+
+    rows = [{"attention": name, "length": 64, "mode": "train", "status": "ok", "ms": 1.0, "peak_bytes": 1,
+             "time_vs_softmax": ratio, "ratio_iqr": iqr, "ratio_unstable": unstable, "ratio_pairs": 12}
+            for name, (ratio, iqr, unstable) in cells.items()]
+    return BenchRecord(run_id="bench__x", device="cpu", finished_at="2026-11-30T00:00:00", settings={}, rows=rows,
+                       version=2)
+
+
+def test_two_runs_agree_when_ratios_differ_by_less_than_the_smaller_iqr():
+    from lra_bench.bench.compare import compare_cells
+
+    first = _bench_record({"a": (0.50, 0.04, False), "b": (0.50, 0.02, False), "c": (0.50, 0.02, True),
+                           "d": (1.00, 0.05, False)})
+    second = _bench_record({"a": (0.53, 0.05, False), "b": (0.53, 0.05, False), "c": (0.60, 0.02, False),
+                            "e": (1.0, 0.1, False)})
+    verdicts = {c["attention"]: c["verdict"] for c in compare_cells(first, second)}
+    assert verdicts == {"a": "agree", "b": "DISAGREE", "c": "unstable"}  # d, e: in one run only
+
+
+def test_bench_compare_reads_two_records_or_the_store(tmp_path, capsys):
+    from lra_bench.cli import main
+
+    args = ["bench", "--attentions", "linear", "--lengths", "64", "--batch", "1", "--repeats", "2", "--passes", "2",
+            "--min-time", "0.01", "--store", str(tmp_path)]
+    assert main(["bench", "--compare", "--store", str(tmp_path)]) == 2  # nothing to compare: one line, exit 2
+    assert main(args) == 0 and main(args) == 0
+    capsys.readouterr()
+    assert main(["bench", "--compare", "--store", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "2 cells: " in out and "### train: time vs softmax, run 1 | run 2" in out and "| linear" in out
+    one, two = sorted(tmp_path.glob("bench__*.json"))
+    assert main(["bench", "--compare", str(one), str(two)]) == 0 and "2 cells: " in capsys.readouterr().out
+    assert main(["bench", "--compare", str(one)]) == 2
+
+
+def test_a_run_that_disagrees_with_itself_is_marked_unstable():
+    """Split-half: the medians of the first and second half of the passes must agree within the IQR."""
+    from lra_bench.bench.timing import ratio_summary
+
+    steady = ratio_summary([1.0, 1.02] * 6, passes=4)
+    assert steady["ratio_halves"] == [1.01, 1.01] and not steady["ratio_drift"] and not steady["ratio_unstable"]
+    drifting = ratio_summary([1.0] * 9 + [1.3] * 3, passes=4)  # 3 pairs per pass; the last pass drifts
+    assert drifting["ratio_halves"] == [1.0, 1.15] and drifting["ratio_iqr"] < 0.1  # a narrow IQR: not the 10% rule
+    assert drifting["ratio_drift"] and drifting["ratio_unstable"]
+    assert "ratio_drift" not in ratio_summary([1.0] * 9 + [1.3] * 3)  # one pass: no halves to compare

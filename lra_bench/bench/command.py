@@ -8,6 +8,7 @@ Default: one attention layer over sequence lengths (layer.py); `--check`: the GP
 from __future__ import annotations
 
 import argparse
+from contextlib import nullcontext
 
 import torch
 
@@ -15,10 +16,12 @@ from ..attention import get_attention_class, list_attentions
 from ..config import COMPILE_MODES, PROJECT_ROOT
 from ..device import resolve_device
 from ..errors import ConfigError
+from .compare import compare_command
 from .decode import decode_bench
 from .layer import CPU_LENGTHS, GPU_LENGTHS, emit, format_table, layer_settings, run_bench
 from .model_step import model_bench
 from .speed_check import check_bench
+from .timing import steady_cpu_allocator
 
 
 def main(args: list[str]) -> int:
@@ -34,11 +37,15 @@ def main(args: list[str]) -> int:
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                         help="measure the layer under torch.compile (default: on CUDA, as the trainer does; "
                              "--no-compile for eager)")
-    parser.add_argument("--repeats", type=int, default=5,
-                        help="timed blocks per cell: softmax and the variant alternate in this many block pairs, "
-                             "for the median and spread of the per-pair ratio")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timed blocks per cell and pass, each between two of softmax's, for the median and IQR "
+                             "of the per-pair ratio (default 2 on a CPU; 5 on CUDA and with --model)")
+    parser.add_argument("--passes", type=int, default=None,
+                        help="passes over the whole grid, each with fresh layers and inputs, so a cell's spread holds "
+                             "what one instance and one stretch of the run cannot show (default 6 on a CPU; 1 on "
+                             "CUDA, where each pass compiles again)")
     parser.add_argument("--min-time", type=float, default=0.2,
-                        help="seconds of timing per cell, split into --repeats blocks (torch.utils.benchmark Timer)")
+                        help="seconds of timing per cell, split into its passes x repeats blocks")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads (default 1 on a CPU, timed in process CPU time, for ratios that hold "
                              "on a shared machine)")
@@ -58,13 +65,23 @@ def main(args: list[str]) -> int:
     parser.add_argument("--decode", action="store_true",
                         help="per-token latency and state memory of recurrent decoding vs context length "
                              "(variants with a step API; softmax with a growing key/value cache)")
+    parser.add_argument("--compare", nargs="*", default=None, metavar="RECORD",
+                        help="compare two layer-bench runs instead of measuring: two record files, or none for the "
+                             "store's two newest with the same settings; a cell agrees when its ratios differ by no "
+                             "more than the smaller IQR, or says it was marked unstable")
     parser.add_argument("--wandb", action="store_true", help="also log the rows to W&B (job_type bench; "
                         "WANDB_MODE, offline when unset)")
     opts = parser.parse_args(args)
+    if opts.compare is not None:
+        return compare_command(opts.compare, opts.store, opts.out)
     device = str(resolve_device(opts.device))
     gpu = device.startswith("cuda")
     if opts.threads is None and not gpu:
         opts.threads = 1
+    if opts.repeats is None:
+        opts.repeats = 5 if gpu or opts.model else 2
+    if opts.passes is None:
+        opts.passes = 1 if gpu else 6
     if opts.threads:
         torch.set_num_threads(opts.threads)
     if "," in opts.attentions or opts.attentions in list_attentions():
@@ -77,6 +94,12 @@ def main(args: list[str]) -> int:
                           f"{', '.join(list_attentions())}")
     if "softmax" not in names:
         names = ["softmax", *names]  # ratios need the reference measured in the same run
+    with nullcontext() if gpu else steady_cpu_allocator():
+        return run_mode(names, opts, device, gpu)
+
+
+def run_mode(names: list[str], opts, device: str, gpu: bool) -> int:
+    """The mode the flags ask for: --model, --check, --decode, or the layer bench."""
     if opts.model:
         return model_bench(opts.model.split(","), names, opts, device)
     if opts.check:
@@ -100,7 +123,8 @@ def log_bench(rows: list[dict], settings):
     from ..tracking import command_tracker
 
     tracker = command_tracker("bench", PROJECT_ROOT / "outputs" / "bench", asdict(settings))
-    frame = pd.DataFrame(rows)
+    raw = ["block_ms", "pair_ratios", "ratio_halves"]  # lists of raw timings: the record keeps them
+    frame = pd.DataFrame(rows).drop(columns=raw, errors="ignore")
     for column in ("time_vs_softmax_range", "speed_range"):  # [low, high] pairs: two columns in the table
         if column in frame:
             bounds = frame.pop(column)

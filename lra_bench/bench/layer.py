@@ -2,14 +2,16 @@
 
 One multi-head attention layer (shared projections + the variant) at an LRA model size (Text:
 dim 256, 4 heads of 64), forward+backward ("train") and forward under no_grad ("infer"), over
-sequence lengths. Timing (issue 19, "Bench statistics"): in blocks of runs, on a CPU with
-`torch.utils.benchmark.Timer(...).timeit` on a fixed number of threads (`--threads`, 1 by default,
-and then in process CPU time: `cpu_clock`), on CUDA with CUDA events. Each variant is timed interleaved with softmax at the same length and mode,
-softmax and variant blocks alternating (S V S V ... S), and its time ratio is the median of the
-per-pair ratios V_i / mean(S before, S after), with a distribution-free interval for that median: a
-machine whose load drifts (this one is shared) slows both blocks of a pair alike, where timing all
-of softmax and then all of the variant compared two different loads. A ratio whose per-pair IQR is
-over 10% of its median is marked unstable; so is an absolute time (median and IQR of its blocks).
+sequence lengths. Timing (issue 19, "Bench statistics"): in blocks of runs (`BlockTimer`), on a CPU
+on a fixed number of threads (`--threads`, 1 by default,
+and then in process CPU time: `cpu_clock`, with glibc's malloc kept steady: `steady_cpu_allocator`),
+on CUDA with CUDA events. Softmax and the variants at one length and mode are timed in rounds of
+alternating blocks (S V_a S V_b ... S), and a variant's time ratio is the median of its per-pair
+ratios V / mean(S before, S after): a machine whose load drifts slows both blocks of a pair alike.
+The pairs come from `passes` passes over the whole grid, each with fresh layers and inputs, so the
+spread of a cell's ratios also holds what one layer instance and one stretch of the run cannot show
+(memory-layout luck, a state of the machine that lasts minutes): two runs of `make bench` agree within
+a cell's printed IQR, or the cell says `unstable` (its per-pair IQR over 10% of its median).
 Memory: on CUDA the allocator's peak; on a CPU the peak of bytes allocated by PyTorch, replayed from
 the profiler's per-op memory records (deterministic, unlike RSS; the profiler's own lines on stderr
 are silenced). An out-of-memory is recorded as OOM, never a crash. Results are records in the store
@@ -34,7 +36,8 @@ from ..errors import ConfigError
 from ..model import MultiHeadAttention
 from ..results import RECORD_VERSION, BenchRecord, config_hash, write_record
 from ..train import compile_fresh
-from .timing import BlockTimer, clock_name, cpu_clock, ratio_summary, ratio_text, time_interleaved, time_summary
+from .timing import (BlockTimer, clock_name, cpu_clock, layout_padding, ratio_summary, ratio_text, time_rounds,
+                     time_summary, timed_blocks)
 
 CPU_LENGTHS = (256, 512, 1024, 2048)
 GPU_LENGTHS = (1024, 2048, 3072, 4096, 8192, 16384)
@@ -49,8 +52,9 @@ class BenchSettings:
     causal: bool = False
     dtype: str = "float32"
     warmup: int = 1
-    repeats: int = 5  # timed blocks per cell: block pairs with softmax (median and spread of the ratio)
-    min_run_time: float = 0.2  # seconds of timing per cell, split into `repeats` blocks
+    repeats: int = 2  # timed blocks of each cell per pass (each paired with softmax's neighbouring blocks)
+    passes: int = 6  # passes over the whole grid, each with fresh layers and inputs
+    min_run_time: float = 0.2  # seconds of timing per cell, split into its passes x repeats blocks
     threads: int | None = None  # CPU threads the timed step runs on (None: torch's current setting)
     compile: bool = False
     compile_mode: str = "default"
@@ -63,10 +67,10 @@ def build_layer(name: str, settings: BenchSettings, max_len: int) -> torch.nn.Mo
     return layer.to(settings.device, getattr(torch, settings.dtype))
 
 
-def prepare_step(name: str, length: int, mode: str, settings: BenchSettings, build=None):
-    """(row, step): the row (status, peak bytes) and the warmed-up train or infer step to time, or
-    (row with status OOM / skipped, None). `build(name, settings, max_len)` makes the layer (default:
-    the registered variant)."""
+def prepare_step(name: str, length: int, mode: str, settings: BenchSettings, build=None, profile: bool = True):
+    """(row, step): the row (status, peak bytes unless `profile` is false) and the warmed-up train or
+    infer step to time, or (row with status OOM / skipped, None). `build(name, settings, max_len)` makes
+    the layer (default: the registered variant)."""
     result = {"attention": name, "length": length, "mode": mode, "status": "ok", "ms": None, "peak_bytes": None,
               "clock": clock_name(settings)}
     if build is None and not get_attention_class(name).has_form(settings.causal):
@@ -88,8 +92,9 @@ def prepare_step(name: str, length: int, mode: str, settings: BenchSettings, bui
 
         for _ in range(settings.warmup):
             step()
-        with quiet_stderr():
-            result["peak_bytes"] = int(step_peak_bytes(step, device))
+        if profile:
+            with quiet_stderr():
+                result["peak_bytes"] = int(step_peak_bytes(step, device))
         return result, step
     return result, None
 
@@ -113,27 +118,14 @@ def out_of_memory_as_status(row: dict, device: torch.device):
 
 def measure(name: str, length: int, mode: str, settings: BenchSettings, build=None) -> dict:
     """Median milliseconds (with quartiles) and peak bytes of one train or infer step timed on its own
-    (`settings.repeats` blocks), or status OOM / skipped. For a ratio to softmax use `measure_against`."""
+    (`timed_blocks` blocks, one layer instance), or status OOM / skipped. `run_bench` times variants
+    interleaved with softmax instead, for their ratios."""
     row, step = prepare_step(name, length, mode, settings, build)
     if step is not None:
         device = torch.device(settings.device)
         with out_of_memory_as_status(row, device):
             timer = BlockTimer(step, device, settings)
-            row.update(time_summary([timer.block() for _ in range(max(settings.repeats, 1))]))
-    return row
-
-
-def measure_against(reference: BlockTimer, name: str, length: int, mode: str, settings: BenchSettings) -> dict:
-    """A variant's row timed interleaved with softmax's step (`reference`), with its time ratio per
-    block pair (`time_interleaved`). Where softmax has no step (OOM), `measure` times a variant alone."""
-    row, step = prepare_step(name, length, mode, settings)
-    if step is None:
-        return row
-    device = torch.device(settings.device)
-    with out_of_memory_as_status(row, device):
-        timer = BlockTimer(step, device, settings)
-        times, ratios = time_interleaved(reference, timer, max(settings.repeats, 1))
-        row.update(**time_summary(times), **ratio_summary(ratios))
+            row.update(time_summary([timer.block() for _ in range(timed_blocks(settings))]))
     return row
 
 
@@ -154,7 +146,7 @@ def quiet_stderr():
 
 def add_ratios(rows: list[dict]) -> list[dict]:
     """Time and memory relative to softmax at the same length and mode (measured in this run). A row
-    timed interleaved with softmax keeps its per-pair time ratio (`measure_against`); a row timed
+    timed interleaved with softmax keeps its per-pair time ratio (`run_bench`); a row timed
     apart (decode, `--check`, a variant whose softmax cell failed) gets ms / softmax's ms, the range
     its quartiles allow [q1 / softmax's q3, q3 / softmax's q1], unstable when either cell is."""
     reference = {(r["length"], r["mode"]): r for r in rows if r["attention"] == "softmax" and r["status"] == "ok"}
@@ -177,12 +169,12 @@ def add_ratios(rows: list[dict]) -> list[dict]:
 
 def progress_line(row: dict, before: str = "", after: str = "", count: str = "") -> str:
     """One measured row as a line of progress (`count`: "k/N"): time with its IQR, the paired ratio to
-    softmax with its interval, and memory; or why there are none."""
+    softmax with its IQR, and memory; or why there are none."""
     if row["ms"]:
         spread = f" ±{row['iqr_ms'] / 2:.2f}" if row.get("iqr_ms") is not None else ""
         ratio = ""
         if row.get("ratio_pairs"):
-            ratio = f" ({ratio_text(row['time_vs_softmax'], row['time_vs_softmax_range'], row['ratio_unstable'])})"
+            ratio = f" ({ratio_text(row['time_vs_softmax'], row['ratio_iqr'], row['ratio_unstable'])})"
         measured = (f"{row['ms']:9.2f}{spread} ms{ratio} {row['peak_bytes'] / 2**20:9.1f} MiB"
                     + (" (ms unstable)" if row.get("unstable") else ""))
     else:
@@ -191,40 +183,82 @@ def progress_line(row: dict, before: str = "", after: str = "", count: str = "")
 
 
 def run_bench(names: list[str], settings: BenchSettings, store_dir: str | None, progress=print) -> list[dict]:
-    """Every variant at every length and mode, each timed interleaved with softmax at the same length and
-    mode (`measure_against`); softmax's own row is timed first, on its own."""
-    rows, total = [], len(names) * len(settings.lengths) * 2
-    device = torch.device(settings.device)
-    for length in settings.lengths:
-        for mode in ("train", "infer"):
-            reference, step = prepare_step("softmax", length, mode, settings)
-            timer = None
-            if step is not None:
-                with out_of_memory_as_status(reference, device):
-                    timer = BlockTimer(step, device, settings)
-                    reference.update(time_summary([timer.block() for _ in range(max(settings.repeats, 1))]))
-            rows.append(reference)
-            progress(progress_line(reference, after=f"{mode:5s} ", count=f"{len(rows)}/{total}"))
-            for name in (n for n in names if n != "softmax"):
-                if reference["status"] == "ok":
-                    row = measure_against(timer, name, length, mode, settings)
-                else:
-                    row = measure(name, length, mode, settings)
-                rows.append(row)
-                progress(progress_line(row, after=f"{mode:5s} ", count=f"{len(rows)}/{total}"))
-            step = timer = None  # softmax's layer is freed before the next length's is built
+    """Every variant at every length and mode against softmax: `settings.passes` passes over the whole
+    grid, each timing every (length, mode) section afresh (`time_section`), so a cell's per-pair ratios
+    come from as many layer instances and stretches of the run as there are passes. Peak memory is
+    measured once, in the first pass. Returns one row per cell, softmax first in each section."""
+    sections = [(length, mode) for length in settings.lengths for mode in ("train", "infer")]
+    variants = [n for n in names if n != "softmax"]
+    cells = {(length, mode, name): {"row": None, "times": [], "ratios": []}
+             for length, mode in sections for name in ("softmax", *variants)}
+    passes, done = max(settings.passes, 1), 0
+    for index in range(passes):
+        for length, mode in sections:
+            done += 1
+            timed = time_section(length, mode, variants, settings, cells, seed=done)
+            progress(f"  pass {index + 1}/{passes} {done}/{passes * len(sections)} L={length:<6d} {mode:5s} "
+                     f"{timed} of {len(variants) + 1} layers timed")
+    rows = []
+    for (length, mode, name), cell in cells.items():
+        row = cell["row"]
+        if row["status"] == "ok":
+            row.update(time_summary(cell["times"]), passes=passes, block_ms=[round(t, 4) for t in cell["times"]])
+            if cell["ratios"]:
+                row.update(ratio_summary(cell["ratios"], passes), pair_ratios=[round(r, 4) for r in cell["ratios"]])
+        rows.append(row)
     add_ratios(rows)
+    for k, row in enumerate(rows, 1):
+        progress(progress_line(row, after=f"{row['mode']:5s} ", count=f"{k}/{len(rows)}"))
     if store_dir:
         path = write_bench_record(store_dir, rows, settings)
         progress(f"record: {path}")
     return rows
 
 
+def time_section(length: int, mode: str, variants: list[str], settings: BenchSettings, cells: dict, seed: int) -> int:
+    """One pass over one (length, mode): fresh softmax and variant layers and inputs, warmed up, then
+    `settings.repeats` rounds of alternating blocks (`time_rounds`); block times and per-pair ratios
+    are appended to `cells`. A cell that was OOM or skipped is not built again; where softmax has no
+    step, each variant is timed on its own. Returns how many layers were timed."""
+    device = torch.device(settings.device)
+    timers, padding = {}, layout_padding(seed) if device.type == "cpu" else None
+    for name in ("softmax", *variants):
+        cell = cells[(length, mode, name)]
+        if cell["row"] is not None and cell["row"]["status"] != "ok":
+            continue
+        row, step = prepare_step(name, length, mode, settings, profile=cell["row"] is None)
+        cell["row"] = cell["row"] or row
+        if step is not None:
+            with out_of_memory_as_status(cell["row"], device):
+                timers[name] = BlockTimer(step, device, settings, runs=cell.get("runs"))
+                cell["runs"] = timers[name].runs  # every pass times blocks of the first pass's length
+        elif row["status"] != "ok":
+            cell["row"].update(status=row["status"], ms=None, peak_bytes=None)
+    reference = timers.pop("softmax", None)
+    rounds = max(settings.repeats, 1)
+    section = {"row": {}}
+    with out_of_memory_as_status(section["row"], device):
+        if reference is None:
+            for name, timer in timers.items():
+                cells[(length, mode, name)]["times"].extend(timer.block() for _ in range(rounds))
+        else:
+            reference_times, measured = time_rounds(reference, timers, rounds, seed=seed)
+            cells[(length, mode, "softmax")]["times"].extend(reference_times)
+            for name, (times, ratios) in measured.items():
+                cells[(length, mode, name)]["times"].extend(times)
+                cells[(length, mode, name)]["ratios"].extend(ratios)
+    if section["row"].get("status") == "OOM":  # a block ran out of memory: this section's cells say so
+        for name in ("softmax", *timers):
+            cells[(length, mode, name)]["row"].update(status="OOM", ms=None, peak_bytes=None)
+    del padding
+    return len(timers) + (reference is not None)
+
+
 def write_bench_record(store_dir: str, rows: list[dict], settings: BenchSettings) -> Path:
     """One `kind: bench` record of `rows`, named by the settings, variants and device (and the time)."""
     device = describe_device(settings.device)
     identity = {"settings": asdict(settings), "attentions": sorted({r["attention"] for r in rows}), "device": device}
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%f")  # two runs within a second keep two records
     record = BenchRecord(run_id=f"bench__{config_hash(identity)}__{stamp}", device=device,
                          finished_at=datetime.now(timezone.utc).isoformat(), settings=asdict(settings), rows=rows,
                          version=RECORD_VERSION, torch=torch.__version__)
@@ -241,19 +275,18 @@ def format_table(rows: list[dict], modes=("train", "infer"), title: str = "") ->
         return f"{value:.1f}{unit} ({ratio:.2f}x)" if ratio is not None else f"{value:.1f}{unit}"
 
     def time_cell(r):
-        """median ms ± half the IQR, the ratio to softmax and its interval; `unstable` when the ratio's
-        spread is over 10% of it (a paired ratio: the IQR of its per-pair ratios; a ratio of cells timed
-        apart: either cell's IQR), `(ms unstable)` when only the absolute time's IQR is."""
+        """median ms ± half the IQR and the ratio to softmax: a paired ratio with the IQR of its per-pair
+        ratios, `unstable` when that IQR is over 10% of it, `(ms unstable)` when only the absolute time's
+        IQR is; a ratio of cells timed apart with the range their quartiles allow, `unstable` when either
+        cell's IQR is over 10%."""
         if r["status"] != "ok" or r.get("iqr_ms") is None:
             return cell(r, r["ms"] or 0, r["time_vs_softmax"], " ms")
         text = f"{r['ms']:.1f} ±{r['iqr_ms'] / 2:.1f} ms"
-        if r["time_vs_softmax"] is not None:
-            text += f" ({r['time_vs_softmax']:.2f}x)"
-            if r.get("time_vs_softmax_range"):
-                low, high = r["time_vs_softmax_range"]
-                text += f" [{low:.2f}-{high:.2f}]"
         if r.get("ratio_pairs"):
-            return text + (" unstable" if r["ratio_unstable"] else "") + (" (ms unstable)" if r["unstable"] else "")
+            ratio = ratio_text(r["time_vs_softmax"], r["ratio_iqr"], r["ratio_unstable"])
+            return f"{text} ({ratio})" + (" (ms unstable)" if r["unstable"] else "")
+        if r["time_vs_softmax"] is not None:
+            text += f" ({ratio_text(r['time_vs_softmax'], interval=r.get('time_vs_softmax_range'))})"
         return text + (" unstable" if r.get("unstable") or r.get("ratio_unstable") else "")
 
     frame = pd.DataFrame([{
@@ -278,10 +311,12 @@ def layer_settings(opts, device: str, gpu: bool, default_lengths: tuple) -> Benc
     settings = BenchSettings(lengths=lengths, batch=opts.batch or (8 if gpu else 2), device=device,
                              dtype=opts.dtype or ("bfloat16" if gpu else "float32"), causal=opts.causal,
                              compile=gpu if opts.compile is None else opts.compile, compile_mode=opts.compile_mode,
-                             repeats=opts.repeats, threads=opts.threads, min_run_time=opts.min_time)
+                             repeats=opts.repeats, passes=opts.passes, threads=opts.threads,
+                             min_run_time=opts.min_time)
     compiled = f"compiled ({settings.compile_mode})" if settings.compile else "eager"
     threads = f", {settings.threads} CPU thread{'s' if settings.threads != 1 else ''}" if settings.threads else ""
     threads += ", timed in process CPU time" if cpu_clock(settings) else ""
+    threads += f", {settings.passes} passes x {settings.repeats} blocks per cell"
     print(f"bench on {device} ({settings.dtype}, {compiled}{threads}), batch "
           f"{settings.batch}, dim {settings.dim}, {settings.num_heads} heads, lengths {', '.join(map(str, lengths))}")
     return settings

@@ -154,12 +154,13 @@ def model_bench(tasks: list[str], names: list[str], opts, device: str) -> int:
         if r["status"] != "ok":
             return r["status"]
         paired = isinstance(r.get("speed_range"), list)
-        ratio = (ratio_text(r["speed_vs_softmax"], r["speed_range"] if paired else None, paired and r["ratio_unstable"])
+        ratio = (ratio_text(r["speed_vs_softmax"], r["ratio_iqr"] if paired else None, paired and r["ratio_unstable"])
                  if pd.notna(r["speed_vs_softmax"]) else "no softmax")
         return f"{r['steps_per_s']:.2f}/s ({ratio}), data {100 * r['data_wait_share']:.1f}%"
 
     frame["cell"] = frame.apply(cell, axis=1)
-    emit("### whole training step: steps/s (speed vs softmax [interval] from interleaved steps), share of step "
+    emit("### whole training step: steps/s (speed vs softmax from interleaved steps, with the IQR of its per-pair "
+         "ratios), share of step "
          "time waiting for data\n\n"
          + frame.pivot(index="attention", columns="task", values="cell").to_markdown(disable_numparse=True), opts.out)
     if opts.store:
@@ -180,6 +181,6 @@ def model_progress_line(row: dict, count: str) -> str:
         return f"  {count} {row['task']:10s} {row['attention']:14s} {row['status']}"
     ratio = ""
     if row.get("ratio_pairs"):
-        ratio = f" ({ratio_text(row['speed_vs_softmax'], row['speed_range'], row['ratio_unstable'])})"
+        ratio = f" ({ratio_text(row['speed_vs_softmax'], row['ratio_iqr'], row['ratio_unstable'])})"
     return (f"  {count} {row['task']:10s} {row['attention']:14s} {row['steps_per_s']:8.2f} steps/s{ratio}  "
             f"{row['peak_bytes'] / 2**20:9.1f} MiB  data {100 * row['data_wait_share']:.1f}%")

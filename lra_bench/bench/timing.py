@@ -1,5 +1,5 @@
-"""Timing for the benchmarks (issue 19, "Bench statistics"): blocks of runs of a step, softmax and a
-variant timed interleaved in block pairs, and the statistics of what comes out (median, IQR, an
+"""Timing for the benchmarks (issue 19, "Bench statistics"): blocks of runs of a step, softmax and
+variants timed interleaved (S V S V ... S), and the statistics of what comes out (median, IQR, an
 interval for a median, the 10% rule that marks a figure unstable).
 
 Why interleaved: on a shared machine load drifts; timing all of softmax and then all of a variant
@@ -9,13 +9,16 @@ S V S V ... S slow both sides of a pair alike, so the per-pair ratio holds.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import math
+import random
 import time
 import timeit
+from contextlib import contextmanager
 
 import numpy as np
 import torch
-import torch.utils.benchmark as benchmark
 
 UNSTABLE_SPREAD = 0.10  # a cell (or ratio) whose IQR exceeds 10% of its median is marked unstable
 
@@ -36,20 +39,23 @@ def clock_name(settings) -> str:
 
 
 class BlockTimer:
-    """Times `step` in blocks of a fixed number of runs, so that one block lasts at least
-    `settings.min_run_time / settings.repeats` seconds; `block()` is one block's mean ms per run. CPU:
-    `torch.utils.benchmark.Timer.timeit` on `settings.threads` threads, on the clock `cpu_clock` picks;
-    CUDA: a CUDA-event pair around the block."""
+    """Times `step` in blocks of `runs` runs (unless given, from one calibrating run: enough that a block
+    lasts `settings.min_run_time` over the cell's `timed_blocks`); `block()` is one block's mean ms per
+    run. CPU: the standard library's `timeit.Timer` on `settings.threads` threads, on the clock
+    `cpu_clock` picks; CUDA: a CUDA-event pair around the block. Not `torch.utils.benchmark.Timer`:
+    its `timeit` wraps the same `timeit.Timer` but first runs max(runs / 100, 2) untimed runs on every
+    call, and where a block is one run (long sequences) that made each timed run cost three (a round
+    of one 1024-token section took 8.9 s for 2.9 s of timed blocks)."""
 
-    def __init__(self, step, device: torch.device, settings):
-        self.step, self.device = step, device
-        self.timer = benchmark.Timer(stmt="step()", globals={"step": step},
-                                     timer=time.process_time if cpu_clock(settings) else timeit.default_timer,
-                                     num_threads=settings.threads or torch.get_num_threads())
+    def __init__(self, step, device: torch.device, settings, runs: int | None = None):
+        self.step, self.device, self.threads = step, device, settings.threads
+        self.timer = timeit.Timer(step, timer=time.process_time if cpu_clock(settings) else timeit.default_timer)
         self.runs = 1
-        once = self.block()
-        block_ms = 1000 * settings.min_run_time / max(settings.repeats, 1)
-        self.runs = max(1, math.ceil(block_ms / max(once, 1e-6)))
+        if runs is None:
+            once = self.block()
+            block_ms = 1000 * settings.min_run_time / timed_blocks(settings)
+            runs = max(1, math.ceil(block_ms / max(once, 1e-6)))
+        self.runs = runs
 
     def block(self) -> float:
         if self.device.type == "cuda":
@@ -60,7 +66,78 @@ class BlockTimer:
             end.record()
             torch.cuda.synchronize(self.device)
             return start.elapsed_time(end) / self.runs
-        return 1000 * self.timer.timeit(self.runs).times[0]
+        with torch_threads(self.threads):
+            return 1000 * self.timer.timeit(self.runs) / self.runs
+
+
+@contextmanager
+def torch_threads(threads: int | None):
+    """torch's intra-op threads set to `threads` inside the block (None: unchanged)."""
+    previous = torch.get_num_threads()
+    if threads and threads != previous:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)
+
+
+def timed_blocks(settings) -> int:
+    """How many blocks one cell is timed in: `repeats` in each of its `passes`."""
+    return max(settings.repeats, 1) * max(getattr(settings, "passes", 1), 1)
+
+
+def layout_padding(seed: int) -> torch.Tensor:
+    """A tensor of a random size (0 to 1 MiB, from `seed`) to hold while a pass builds its layers, so that
+    each pass's layers and inputs land at other heap offsets. Layout alone moves a step's time (cache sets,
+    alignment: Mytkowicz et al., "Producing wrong data without doing anything obviously wrong", ASPLOS
+    2009); with `steady_cpu_allocator` every pass would otherwise reuse the same addresses, and a layout's
+    luck would be shared by a whole run instead of varying between its passes."""
+    return torch.empty(random.Random(seed).randrange(1 << 18), dtype=torch.float32)
+
+
+@contextmanager
+def steady_cpu_allocator():
+    """Inside the block, glibc's malloc keeps what a step frees (no mmap, no trim: `mallopt`), so each
+    timed CPU step reuses heap pages, as the CUDA caching allocator does on a GPU. Without it every
+    large tensor of a step is a fresh mmap, and its page faults (whose cost follows the host's memory
+    reclaim) are a varying share of the step: on this machine combiner 512 train's ratio to softmax
+    drifted from 1.37 to 1.13 over a minute on one layer instance (sd 0.135 over six medians of 12
+    pairs), sd 0.026 with it. glibc's defaults come back on exit; a no-op without glibc."""
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+    except (OSError, AttributeError):
+        yield False
+        return
+    trim_threshold, mmap_max = -1, -4  # glibc's M_TRIM_THRESHOLD and M_MMAP_MAX
+    applied = bool(mallopt(mmap_max, 0)) and bool(mallopt(trim_threshold, 2**31 - 1))
+    try:
+        yield applied
+    finally:
+        mallopt(mmap_max, 65536)  # glibc's DEFAULT_MMAP_MAX
+        mallopt(trim_threshold, 128 * 1024)  # glibc's DEFAULT_TRIM_THRESHOLD
+
+
+def time_rounds(reference, variants: dict, rounds: int, seed: int = 0) -> tuple[list[float], dict]:
+    """Softmax (`reference`) and every variant timed in `rounds` rounds of alternating blocks
+    R V_a R V_b R ... R, the variants in a fresh random order each round (so no variant always follows
+    the same one): returns the reference's block times and, per variant, its (block times, ratios), a
+    ratio being V / mean(R before, R after)."""
+    order, shuffle = list(variants), random.Random(seed).shuffle
+    reference_times, measured = [], {name: ([], []) for name in variants}
+    for _ in range(rounds):
+        shuffle(order)
+        before = reference.block()
+        reference_times.append(before)
+        for name in order:
+            time = variants[name].block()
+            after = reference.block()
+            reference_times.append(after)
+            measured[name][0].append(time)
+            measured[name][1].append(time / ((before + after) / 2))
+            before = after
+    return reference_times, measured
 
 
 def time_interleaved(reference, variant, pairs: int) -> tuple[list[float], list[float]]:
@@ -103,18 +180,32 @@ def median_interval(values: list[float], confidence: float = 0.95) -> list[float
     return [ordered[k - 1], ordered[n - k]]
 
 
-def ratio_summary(ratios: list[float]) -> dict:
-    """The time ratio to softmax from per-pair ratios: their median, an interval for that median
-    (`median_interval`), their quartiles and IQR; `ratio_unstable` when the IQR is over 10% of the median."""
+def ratio_summary(ratios: list[float], passes: int = 1) -> dict:
+    """The time ratio to softmax from per-pair ratios (in pass order, as many per pass): their median, an
+    interval for that median (`median_interval`), their quartiles and IQR. `ratio_unstable` when the IQR
+    is over 10% of the median, or when the run does not agree with itself: with two passes or more, the
+    medians of the first and the second half of the passes (minutes apart, other layer instances) differ
+    by more than the IQR, which is what two whole runs must not do (`bench --compare`)."""
     q1, median, q3 = quartiles(ratios)
-    return {"time_vs_softmax": median, "time_vs_softmax_range": median_interval(ratios),
-            "ratio_q1": q1, "ratio_q3": q3, "ratio_iqr": q3 - q1, "ratio_pairs": len(ratios),
-            "ratio_unstable": (q3 - q1) > UNSTABLE_SPREAD * median}
+    summary = {"time_vs_softmax": median, "time_vs_softmax_range": median_interval(ratios),
+               "ratio_q1": q1, "ratio_q3": q3, "ratio_iqr": q3 - q1, "ratio_pairs": len(ratios),
+               "ratio_unstable": (q3 - q1) > UNSTABLE_SPREAD * median}
+    if passes >= 2:
+        split = len(ratios) // passes * (passes // 2)
+        halves = [float(np.median(ratios[:split])), float(np.median(ratios[split:]))]
+        summary.update(ratio_halves=halves, ratio_drift=abs(halves[0] - halves[1]) > q3 - q1)
+        summary["ratio_unstable"] |= summary["ratio_drift"]
+    return summary
 
 
-def ratio_text(ratio: float, interval: list[float] | None = None, unstable: bool = False) -> str:
-    """A ratio to softmax as the bench prints it: `0.52x [0.50-0.55] unstable` (interval and mark when given)."""
+def ratio_text(ratio: float, iqr: float | None = None, unstable: bool = False,
+               interval: list[float] | None = None) -> str:
+    """A ratio to softmax as the bench prints it: `0.52x IQR 0.03 unstable` for a paired ratio (the IQR of
+    its per-pair ratios: two runs agree when their ratios differ by less than it), `0.52x [0.45-0.60]` for
+    a ratio of cells timed apart (the range their quartiles allow)."""
     text = f"{ratio:.2f}x"
+    if iqr is not None:
+        text += f" IQR {iqr:.2f}"
     if interval:
         text += f" [{interval[0]:.2f}-{interval[1]:.2f}]"
     return text + (" unstable" if unstable else "")

@@ -1,0 +1,106 @@
+"""`lra-bench bench --compare [A B]`: do two runs of the layer bench agree?
+
+Issue 19's test of the bench's statistics: run `make bench` twice in a row; every cell's ratio to
+softmax must agree within its printed IQR, or the cell must be marked unstable. Two cells agree when
+their ratios differ by no more than the smaller of their two IQRs (the IQR of each cell's per-pair
+ratios, printed as `0.52x IQR 0.03`); a cell that disagrees is `unstable` when either run marked it
+so, and a DISAGREEMENT otherwise. Only ratios timed interleaved with softmax (`ratio_pairs`) are
+compared: a ratio of cells timed apart has no per-pair IQR.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..results import BenchRecord, load_records, parse_record
+
+VERDICTS = ("agree", "unstable", "DISAGREE")
+MARK = {"agree": "=", "unstable": "u", "DISAGREE": "X"}
+
+
+def paired_cells(record: BenchRecord) -> dict:
+    """{(mode, attention, length): row} for the rows with a paired ratio to softmax."""
+    return {(r["mode"], r["attention"], r["length"]): r for r in record.rows
+            if r.get("status") == "ok" and r.get("ratio_pairs")}
+
+
+def compare_cells(first: BenchRecord, second: BenchRecord) -> list[dict]:
+    """One comparison per cell the two records share: both ratios and IQRs, and the verdict."""
+    a, b = paired_cells(first), paired_cells(second)
+    compared = []
+    for key in sorted(a.keys() & b.keys(), key=lambda k: (k[0] != "train", k[1], k[2])):
+        one, two = a[key], b[key]
+        difference = abs(one["time_vs_softmax"] - two["time_vs_softmax"])
+        if difference <= min(one["ratio_iqr"], two["ratio_iqr"]):
+            verdict = "agree"
+        elif one["ratio_unstable"] or two["ratio_unstable"]:
+            verdict = "unstable"
+        else:
+            verdict = "DISAGREE"
+        compared.append({"mode": key[0], "attention": key[1], "length": key[2], "verdict": verdict,
+                         "difference": difference, "first": one, "second": two})
+    return compared
+
+
+def format_comparison(compared: list[dict], first: BenchRecord, second: BenchRecord) -> str:
+    """The counts, then per mode a table: `ratio IQR | ratio IQR mark` per variant and length."""
+    import pandas as pd
+
+    counts = {v: sum(c["verdict"] == v for c in compared) for v in VERDICTS}
+
+    def side(row):
+        return f"{row['time_vs_softmax']:.2f} IQR {row['ratio_iqr']:.2f}" + ("u" if row["ratio_unstable"] else "")
+
+    lines = [f"run 1: {first.run_id}", f"run 2: {second.run_id}",
+             f"{len(compared)} cells: {counts['agree']} agree within the smaller IQR, {counts['unstable']} differ "
+             f"and are marked unstable, {counts['DISAGREE']} differ unmarked (DISAGREE)"]
+    frame = pd.DataFrame([{"mode": c["mode"], "attention": c["attention"], "length": c["length"],
+                           "cell": f"{side(c['first'])} \\| {side(c['second'])} {MARK[c['verdict']]}"}
+                          for c in compared])
+    for mode in dict.fromkeys(frame["mode"]) if len(frame) else ():
+        table = frame[frame["mode"] == mode].pivot(index="attention", columns="length", values="cell")
+        lines.append(f"\n### {mode}: time vs softmax, run 1 | run 2 (`u` marked unstable; `=` agree, "
+                     f"`u` differ but marked, `X` DISAGREE)\n\n" + table.to_markdown(disable_numparse=True))
+    return "\n".join(lines)
+
+
+def layer_records(store: str) -> list[BenchRecord]:
+    """The store's layer-bench records (rows of mode train or infer), oldest first."""
+    layer = [r for r in load_records(store, on_skip=lambda *_: None)
+             if isinstance(r, BenchRecord) and any(row.get("mode") in ("train", "infer") for row in r.rows)]
+    return sorted(layer, key=lambda r: r.finished_at)
+
+
+def read_bench_record(path: str) -> BenchRecord:
+    import json
+
+    try:
+        record = parse_record(json.loads(Path(path).read_text()))
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"--compare {path}: not a readable bench record ({err})") from None
+    if not isinstance(record, BenchRecord):
+        raise ConfigError(f"--compare {path}: expected a bench record (kind: bench)")
+    return record
+
+
+def compare_command(paths: list[str], store: str, out: str | None = None) -> int:
+    """`bench --compare A B` (two record files), or `--compare` alone: the store's two newest layer-bench
+    records with the same settings. Prints the comparison; exits 0 whatever it finds."""
+    from .layer import emit
+
+    if len(paths) == 2:
+        first, second = (read_bench_record(p) for p in paths)
+    elif not paths:
+        newest = layer_records(store)
+        if not newest:
+            raise ConfigError(f"--compare: no layer bench record in {store}; run `make bench` twice")
+        same = [r for r in newest if r.settings == newest[-1].settings and r.rows and r is not newest[-1]]
+        if not same:
+            raise ConfigError(f"--compare: {store} has one layer bench record with these settings "
+                              f"({newest[-1].run_id}); run `make bench` again")
+        first, second = same[-1], newest[-1]
+    else:
+        raise ConfigError(f"--compare: expected two bench record files or none, got {len(paths)}")
+    emit(format_comparison(compare_cells(first, second), first, second), out)
+    return 0
