@@ -155,7 +155,7 @@ def test_cells_keep_median_and_iqr_and_flag_unstable_ones(monkeypatch):
     row = measure("linear", 64, "train", SMALL)
     assert row["ms_q1"] <= row["ms"] <= row["ms_q3"] and row["iqr_ms"] == pytest.approx(row["ms_q3"] - row["ms_q1"])
     assert row["timings"] >= SMALL.repeats and row["unstable"] == (row["iqr_ms"] > 0.1 * row["ms"])
-    durations = iter([0.06, 0.2] * 50)  # one run per block (each > the 2 ms a block needs), quartiles far apart
+    durations = iter([0.06, 0.2] * 50)  # one run per block (each > the 0.3 ms a block needs), quartiles far apart
 
     def uneven():
         import time
@@ -172,7 +172,7 @@ def test_bench_prints_progress_and_record_path_and_no_profiler_lines(tmp_path):
     import sys
 
     run = subprocess.run([sys.executable, "-m", "lra_bench.cli", "bench", "--attentions", "linear", "--lengths", "64",
-                          "--batch", "1", "--repeats", "2", "--min-time", "0.01", "--store", str(tmp_path)],
+                          "--batch", "1", "--repeats", "2", "--passes", "2", "--min-time", "0.01", "--store", str(tmp_path)],
                          capture_output=True, text=True, timeout=300, env={**os.environ, "WANDB_MODE": "disabled"})
     assert run.returncode == 0, run.stderr[-2000:]
     assert "profiler" not in run.stderr and run.stderr.strip() == "", run.stderr[-500:]
@@ -181,7 +181,8 @@ def test_bench_prints_progress_and_record_path_and_no_profiler_lines(tmp_path):
     assert f"record: {record}" in run.stdout
     import re
     assert re.search(r"\| linear +\| [0-9.]+ ±[0-9.]+ ms \([0-9.]+x IQR [0-9.]+( unstable)?\)", run.stdout), run.stdout
-    assert "pass 6/6 12/12 L=64" in run.stdout  # six passes (the CPU default) over its two sections
+    assert "pass 2/2 4/4 L=64" in run.stdout and "a process per pass" in run.stdout  # the CPU default: each
+    # pass in a fresh process, whose lines reach the same stdout
 
 
 def test_a_ratio_is_unstable_when_softmax_is():
@@ -224,8 +225,9 @@ def test_rounds_pair_every_variant_with_the_softmax_blocks_on_either_side_in_a_f
             log.append(self.name)
             return float(next(clock))
 
-    reference_times, measured = time_rounds(Blocks("S"), {"a": Blocks("a"), "b": Blocks("b"), "c": Blocks("c")},
-                                            rounds=4, seed=1)
+    reference_times, measured, failed = time_rounds(Blocks("S"), {"a": Blocks("a"), "b": Blocks("b"),
+                                                                  "c": Blocks("c")}, rounds=4, seed=1)
+    assert failed == []
     assert len(log) == 4 * 7 and len(reference_times) == 16  # per round: S a S b S c S
     assert all(log[7 * k:7 * k + 7:2] == ["S"] * 4 for k in range(4))
     rounds = [tuple(log[7 * k + 1:7 * k + 7:2]) for k in range(4)]
@@ -249,14 +251,35 @@ def test_each_pass_builds_fresh_layers_and_profiles_memory_once(monkeypatch):
     assert softmax["timings"] == 3 * 2 * (2 + 1)  # per pass and round: one block before each variant's, one after
 
 
-def test_steady_cpu_allocator_applies_on_glibc():
+def test_steady_cpu_allocator_keeps_large_tensors_off_mmap_and_gives_the_setting_back():
+    import ctypes
     import platform
 
     from lra_bench.bench.timing import steady_cpu_allocator
 
+    if not (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"):
+        with steady_cpu_allocator() as applied:
+            assert not applied
+        return
+
+    class MallInfo2(ctypes.Structure):  # glibc's struct mallinfo2: hblkhd = bytes in mmap'd blocks
+        _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                         "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+    mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
+    mallinfo2.restype = MallInfo2
+
+    def mmapped_growth():  # bytes of mmap'd blocks while a 64 MiB tensor is alive
+        before = mallinfo2().hblkhd
+        tensor = torch.empty(1 << 24)
+        grown = mallinfo2().hblkhd - before
+        del tensor
+        return grown
+
     with steady_cpu_allocator() as applied:
-        torch.randn(1 << 23).sum()  # 32 MiB: an mmap under glibc's defaults, the heap inside the block
-    assert applied == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
+        inside = mmapped_growth()
+    assert applied and inside == 0
+    assert mmapped_growth() >= 1 << 26  # glibc's mmap is back for large blocks
 
 
 def _bench_record(cells):
@@ -288,21 +311,70 @@ def test_bench_compare_reads_two_records_or_the_store(tmp_path, capsys):
     assert main(["bench", "--compare", "--store", str(tmp_path)]) == 2  # nothing to compare: one line, exit 2
     assert main(args) == 0 and main(args) == 0
     capsys.readouterr()
-    assert main(["bench", "--compare", "--store", str(tmp_path)]) == 0
+    assert main(["bench", "--compare", "--store", str(tmp_path)]) in (0, 1)  # 1: a cell disagreed (timing)
     out = capsys.readouterr().out
     assert "2 cells: " in out and "### train: time vs softmax, run 1 | run 2" in out and "| linear" in out
     one, two = sorted(tmp_path.glob("bench__*.json"))
-    assert main(["bench", "--compare", str(one), str(two)]) == 0 and "2 cells: " in capsys.readouterr().out
+    assert main(["bench", "--compare", str(one), str(two)]) in (0, 1) and "2 cells: " in capsys.readouterr().out
     assert main(["bench", "--compare", str(one)]) == 2
+
+
+def test_bench_compare_exits_1_on_an_unmarked_disagreement(tmp_path, capsys):
+    import json
+
+    from lra_bench.cli import main
+
+    paths = []
+    for k, ratio in enumerate((0.50, 0.60)):
+        record = _bench_record({"linear": (ratio, 0.02, False)})
+        record.run_id = f"bench__x__{k}"
+        paths.append(tmp_path / f"{record.run_id}.json")
+        paths[-1].write_text(json.dumps(record.to_json()))
+    assert main(["bench", "--compare", *map(str, paths)]) == 1
+    assert "1 cells: 0 agree" in capsys.readouterr().out
+    assert main(["bench", "--compare", str(paths[0]), str(paths[0])]) == 0
+
+
+def test_a_layer_out_of_memory_in_a_later_pass_marks_only_its_cell(monkeypatch):
+    real_prepare, calls = layer.prepare_step, {}
+
+    def prepare(name, length, mode, settings, build=None, profile=True):
+        row, step = real_prepare(name, length, mode, settings, build, profile)
+        calls[(name, mode)] = calls.get((name, mode), 0) + 1
+        if (name, mode) in failing and calls[(name, mode)] == 2:  # the second pass: the step runs out of memory
+
+            def step():
+                raise torch.OutOfMemoryError("CUDA out of memory")
+        return row, step
+
+    monkeypatch.setattr(layer, "prepare_step", prepare)
+    settings = BenchSettings(lengths=(64,), batch=1, dim=32, num_heads=2, repeats=2, passes=3, min_run_time=0.01)
+    failing = {("cosformer", "train")}
+    rows = {(r["attention"], r["mode"]): r for r in run_bench(["softmax", "linear", "cosformer"], settings, None,
+                                                               progress=lambda *_: None)}
+    assert rows[("cosformer", "train")]["status"] == "OOM" and rows[("cosformer", "infer")]["status"] == "ok"
+    assert rows[("linear", "train")]["status"] == "ok" and rows[("linear", "train")]["ratio_pairs"] == 6
+    calls.clear()
+    failing = {("softmax", "train")}  # softmax itself: its section keeps no ratio, the variants their times
+    rows = {(r["attention"], r["mode"]): r for r in run_bench(["softmax", "linear"], settings, None,
+                                                               progress=lambda *_: None)}
+    assert rows[("softmax", "train")]["status"] == "OOM" and rows[("linear", "train")]["status"] == "ok"
+    assert rows[("linear", "train")]["time_vs_softmax"] is None and rows[("linear", "infer")]["ratio_pairs"] == 6
 
 
 def test_a_run_that_disagrees_with_itself_is_marked_unstable():
     """Split-half: the medians of the first and second half of the passes must agree within the IQR."""
     from lra_bench.bench.timing import ratio_summary
 
-    steady = ratio_summary([1.0, 1.02] * 6, passes=4)
+    four_passes = [p for p in range(4) for _ in range(3)]  # 3 pairs per pass
+    steady = ratio_summary([1.0, 1.02] * 6, passes=four_passes)
     assert steady["ratio_halves"] == [1.01, 1.01] and not steady["ratio_drift"] and not steady["ratio_unstable"]
-    drifting = ratio_summary([1.0] * 9 + [1.3] * 3, passes=4)  # 3 pairs per pass; the last pass drifts
+    drifting = ratio_summary([1.0] * 9 + [1.3] * 3, passes=four_passes)  # the last pass drifts
     assert drifting["ratio_halves"] == [1.0, 1.15] and drifting["ratio_iqr"] < 0.1  # a narrow IQR: not the 10% rule
+    assert 0.15 > 2**0.5 * drifting["ratio_iqr"]  # the halves differ by more than sqrt(2) x the IQR
     assert drifting["ratio_drift"] and drifting["ratio_unstable"]
-    assert "ratio_drift" not in ratio_summary([1.0] * 9 + [1.3] * 3)  # one pass: no halves to compare
+    assert "ratio_drift" not in ratio_summary([1.0] * 9 + [1.3] * 3)  # no passes given: no halves to compare
+    odd = ratio_summary([1.0, 1.0, 1.0, 1.0, 2.0, 2.0], passes=[0, 0, 1, 1, 2, 2])  # halves: passes 0-1 | 2
+    assert odd["ratio_halves"] == [1.0, 2.0]
+    uneven = ratio_summary([1.0, 1.0, 1.0, 2.0], passes=[0, 0, 0, 1])  # a pass cut short (an OOM)
+    assert uneven["ratio_halves"] == [1.0, 2.0]

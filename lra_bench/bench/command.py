@@ -18,7 +18,8 @@ from ..device import resolve_device
 from ..errors import ConfigError
 from .compare import compare_command
 from .decode import decode_bench
-from .layer import CPU_LENGTHS, GPU_LENGTHS, emit, format_table, layer_settings, run_bench
+from .layer import (CPU_LENGTHS, GPU_LENGTHS, emit, format_table, layer_settings, run_bench, with_seed,
+                    write_bench_record)
 from .model_step import model_bench
 from .speed_check import check_bench
 from .timing import steady_cpu_allocator
@@ -44,6 +45,9 @@ def main(args: list[str]) -> int:
                         help="passes over the whole grid, each with fresh layers and inputs, so a cell's spread holds "
                              "what one instance and one stretch of the run cannot show (default 6 on a CPU; 1 on "
                              "CUDA, where each pass compiles again)")
+    parser.add_argument("--process-per-pass", action=argparse.BooleanOptionalAction, default=None,
+                        help="run each pass in a fresh Python process, so that process-wide luck (code and heap "
+                             "layout, physical pages) varies between passes too (default: on a CPU)")
     parser.add_argument("--min-time", type=float, default=0.2,
                         help="seconds of timing per cell, split into its passes x repeats blocks")
     parser.add_argument("--threads", type=int, default=None,
@@ -68,7 +72,8 @@ def main(args: list[str]) -> int:
     parser.add_argument("--compare", nargs="*", default=None, metavar="RECORD",
                         help="compare two layer-bench runs instead of measuring: two record files, or none for the "
                              "store's two newest with the same settings; a cell agrees when its ratios differ by no "
-                             "more than the smaller IQR, or says it was marked unstable")
+                             "more than the smaller IQR, or says it was marked unstable; exit 1 when one disagrees "
+                             "unmarked")
     parser.add_argument("--wandb", action="store_true", help="also log the rows to W&B (job_type bench; "
                         "WANDB_MODE, offline when unset)")
     opts = parser.parse_args(args)
@@ -82,6 +87,8 @@ def main(args: list[str]) -> int:
         opts.repeats = 5 if gpu or opts.model else 2
     if opts.passes is None:
         opts.passes = 1 if gpu else 6
+    if opts.process_per_pass is None:
+        opts.process_per_pass = not gpu
     if opts.threads:
         torch.set_num_threads(opts.threads)
     if "," in opts.attentions or opts.attentions in list_attentions():
@@ -107,10 +114,13 @@ def run_mode(names: list[str], opts, device: str, gpu: bool) -> int:
     if opts.decode:
         return decode_bench([n for n in names if get_attention_class(n).supports_step], opts, device, gpu)
     settings = layer_settings(opts, device, gpu, GPU_LENGTHS if gpu else CPU_LENGTHS)
-    rows = run_bench(names, settings, opts.store or None)
+    settings = with_seed(settings)  # the record says which
+    rows = run_bench(names, settings, None)
     emit(format_table(rows), opts.out)
     if opts.wandb:
         log_bench(rows, settings)
+    if opts.store:
+        print(f"record: {write_bench_record(opts.store, rows, settings)}")
     return 0
 
 

@@ -22,7 +22,13 @@ MARK = {"agree": "=", "unstable": "u", "DISAGREE": "X"}
 def paired_cells(record: BenchRecord) -> dict:
     """{(mode, attention, length): row} for the rows with a paired ratio to softmax."""
     return {(r["mode"], r["attention"], r["length"]): r for r in record.rows
-            if r.get("status") == "ok" and r.get("ratio_pairs")}
+            if r.get("status") == "ok" and r.get("ratio_pairs") and r.get("ratio_iqr") is not None}
+
+
+def same_settings(one: BenchRecord, two: BenchRecord) -> bool:
+    """Whether two records ran the same settings (the per-run layout seed aside)."""
+    return ({k: v for k, v in one.settings.items() if k != "seed"}
+            == {k: v for k, v in two.settings.items() if k != "seed"})
 
 
 def compare_cells(first: BenchRecord, second: BenchRecord) -> list[dict]:
@@ -66,9 +72,10 @@ def format_comparison(compared: list[dict], first: BenchRecord, second: BenchRec
 
 
 def layer_records(store: str) -> list[BenchRecord]:
-    """The store's layer-bench records (rows of mode train or infer), oldest first."""
+    """The store's layer-bench records with paired ratios (not `--check`'s, whose rows have a `form`,
+    nor `--model`'s), oldest first."""
     layer = [r for r in load_records(store, on_skip=lambda *_: None)
-             if isinstance(r, BenchRecord) and any(row.get("mode") in ("train", "infer") for row in r.rows)]
+             if isinstance(r, BenchRecord) and paired_cells(r) and not any("form" in row for row in r.rows)]
     return sorted(layer, key=lambda r: r.finished_at)
 
 
@@ -86,7 +93,7 @@ def read_bench_record(path: str) -> BenchRecord:
 
 def compare_command(paths: list[str], store: str, out: str | None = None) -> int:
     """`bench --compare A B` (two record files), or `--compare` alone: the store's two newest layer-bench
-    records with the same settings. Prints the comparison; exits 0 whatever it finds."""
+    records with the same settings. Prints the comparison; exits 1 when a cell disagrees unmarked."""
     from .layer import emit
 
     if len(paths) == 2:
@@ -95,12 +102,13 @@ def compare_command(paths: list[str], store: str, out: str | None = None) -> int
         newest = layer_records(store)
         if not newest:
             raise ConfigError(f"--compare: no layer bench record in {store}; run `make bench` twice")
-        same = [r for r in newest if r.settings == newest[-1].settings and r.rows and r is not newest[-1]]
+        same = [r for r in newest if same_settings(r, newest[-1]) and r is not newest[-1]]
         if not same:
             raise ConfigError(f"--compare: {store} has one layer bench record with these settings "
                               f"({newest[-1].run_id}); run `make bench` again")
         first, second = same[-1], newest[-1]
     else:
         raise ConfigError(f"--compare: expected two bench record files or none, got {len(paths)}")
-    emit(format_comparison(compare_cells(first, second), first, second), out)
-    return 0
+    compared = compare_cells(first, second)
+    emit(format_comparison(compared, first, second), out)
+    return 1 if any(c["verdict"] == "DISAGREE" for c in compared) else 0

@@ -53,7 +53,7 @@ def decode_bench(names: list[str], opts, device: str, gpu: bool) -> int:
 
     contexts = tuple(int(x) for x in opts.lengths.split(",")) if opts.lengths else DECODE_CPU_CONTEXTS
     settings = BenchSettings(lengths=contexts, batch=opts.batch or 1, device=device,
-                             dtype=opts.dtype or ("bfloat16" if gpu else "float32"))
+                             dtype=opts.dtype or ("bfloat16" if gpu else "float32"), passes=1)
     rows = []
     for name in names:
         for context in contexts:

@@ -21,9 +21,10 @@ are silenced). An out-of-memory is recorded as OOM, never a crash. Results are r
 from __future__ import annotations
 
 import os
+import random
 import sys
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from contextlib import contextmanager, nullcontext
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -36,8 +37,8 @@ from ..errors import ConfigError
 from ..model import MultiHeadAttention
 from ..results import RECORD_VERSION, BenchRecord, config_hash, write_record
 from ..train import compile_fresh
-from .timing import (BlockTimer, clock_name, cpu_clock, layout_padding, ratio_summary, ratio_text, time_rounds,
-                     time_summary, timed_blocks)
+from .timing import (BlockTimer, clock_name, cpu_clock, is_out_of_memory, layout_padding, ratio_summary, ratio_text,
+                     time_rounds, time_summary)
 
 CPU_LENGTHS = (256, 512, 1024, 2048)
 GPU_LENGTHS = (1024, 2048, 3072, 4096, 8192, 16384)
@@ -54,6 +55,8 @@ class BenchSettings:
     warmup: int = 1
     repeats: int = 2  # timed blocks of each cell per pass (each paired with softmax's neighbouring blocks)
     passes: int = 6  # passes over the whole grid, each with fresh layers and inputs
+    seed: int | None = None  # of the passes' heap padding and round orders; None: drawn per run (recorded)
+    process_per_pass: bool = False  # each pass in a fresh Python process (`run_pass_in_new_process`)
     min_run_time: float = 0.2  # seconds of timing per cell, split into its passes x repeats blocks
     threads: int | None = None  # CPU threads the timed step runs on (None: torch's current setting)
     compile: bool = False
@@ -105,10 +108,8 @@ def out_of_memory_as_status(row: dict, device: torch.device):
     raising; any other error raises."""
     try:
         yield
-    except (torch.OutOfMemoryError, MemoryError):
-        row.update(status="OOM", ms=None, peak_bytes=None)
-    except RuntimeError as err:
-        if "out of memory" not in str(err).lower() and "not enough memory" not in str(err).lower():
+    except Exception as err:
+        if not is_out_of_memory(err):
             raise
         row.update(status="OOM", ms=None, peak_bytes=None)
     finally:
@@ -118,14 +119,14 @@ def out_of_memory_as_status(row: dict, device: torch.device):
 
 def measure(name: str, length: int, mode: str, settings: BenchSettings, build=None) -> dict:
     """Median milliseconds (with quartiles) and peak bytes of one train or infer step timed on its own
-    (`timed_blocks` blocks, one layer instance), or status OOM / skipped. `run_bench` times variants
+    (`settings.repeats` blocks, one layer instance), or status OOM / skipped. `run_bench` times variants
     interleaved with softmax instead, for their ratios."""
     row, step = prepare_step(name, length, mode, settings, build)
     if step is not None:
         device = torch.device(settings.device)
         with out_of_memory_as_status(row, device):
             timer = BlockTimer(step, device, settings)
-            row.update(time_summary([timer.block() for _ in range(timed_blocks(settings))]))
+            row.update(time_summary([timer.block() for _ in range(max(settings.repeats, 1))]))
     return row
 
 
@@ -185,43 +186,86 @@ def progress_line(row: dict, before: str = "", after: str = "", count: str = "")
 def run_bench(names: list[str], settings: BenchSettings, store_dir: str | None, progress=print) -> list[dict]:
     """Every variant at every length and mode against softmax: `settings.passes` passes over the whole
     grid, each timing every (length, mode) section afresh (`time_section`), so a cell's per-pair ratios
-    come from as many layer instances and stretches of the run as there are passes. Peak memory is
-    measured once, in the first pass. Returns one row per cell, softmax first in each section."""
-    sections = [(length, mode) for length in settings.lengths for mode in ("train", "infer")]
-    variants = [n for n in names if n != "softmax"]
-    cells = {(length, mode, name): {"row": None, "times": [], "ratios": []}
-             for length, mode in sections for name in ("softmax", *variants)}
-    passes, done = max(settings.passes, 1), 0
+    come from as many layer instances, heap layouts and stretches of the run as there are passes. Peak
+    memory is measured once, in the first pass. Returns one row per cell, softmax first in each
+    section; `store_dir` also gets the record (with the seed drawn, when `settings.seed` is None)."""
+    settings = with_seed(settings)
+    cells = {(length, mode, name): {"row": None, "times": [], "ratios": [], "passes": []}
+             for length in settings.lengths for mode in ("train", "infer") for name in names}
+    passes = max(settings.passes, 1)
     for index in range(passes):
-        for length, mode in sections:
-            done += 1
-            timed = time_section(length, mode, variants, settings, cells, seed=done)
-            progress(f"  pass {index + 1}/{passes} {done}/{passes * len(sections)} L={length:<6d} {mode:5s} "
-                     f"{timed} of {len(variants) + 1} layers timed")
+        if settings.process_per_pass:
+            cells = run_pass_in_new_process(names, settings, index, cells)
+        else:
+            cells = run_pass(names, settings, index, cells, progress)
     rows = []
     for (length, mode, name), cell in cells.items():
         row = cell["row"]
         if row["status"] == "ok":
             row.update(time_summary(cell["times"]), passes=passes, block_ms=[round(t, 4) for t in cell["times"]])
-            if cell["ratios"]:
-                row.update(ratio_summary(cell["ratios"], passes), pair_ratios=[round(r, 4) for r in cell["ratios"]])
+            if cell["ratios"] and cells[(length, mode, "softmax")]["row"]["status"] == "ok":
+                row.update(ratio_summary(cell["ratios"], cell["passes"]),
+                           pair_ratios=[round(r, 4) for r in cell["ratios"]])
         rows.append(row)
     add_ratios(rows)
     for k, row in enumerate(rows, 1):
         progress(progress_line(row, after=f"{row['mode']:5s} ", count=f"{k}/{len(rows)}"))
     if store_dir:
-        path = write_bench_record(store_dir, rows, settings)
-        progress(f"record: {path}")
+        progress(f"record: {write_bench_record(store_dir, rows, settings)}")
     return rows
 
 
-def time_section(length: int, mode: str, variants: list[str], settings: BenchSettings, cells: dict, seed: int) -> int:
-    """One pass over one (length, mode): fresh softmax and variant layers and inputs, warmed up, then
-    `settings.repeats` rounds of alternating blocks (`time_rounds`); block times and per-pair ratios
-    are appended to `cells`. A cell that was OOM or skipped is not built again; where softmax has no
-    step, each variant is timed on its own. Returns how many layers were timed."""
+def run_pass(names: list[str], settings: BenchSettings, index: int, cells: dict, progress=print) -> dict:
+    """Pass `index`: every (length, mode) section timed once more (`time_section`); returns `cells`."""
+    sections = [(length, mode) for length in settings.lengths for mode in ("train", "infer")]
+    variants, passes = [n for n in names if n != "softmax"], max(settings.passes, 1)
+    for k, (length, mode) in enumerate(sections):
+        done = index * len(sections) + k + 1
+        timed = time_section(length, mode, variants, settings, cells, index, seed=settings.seed + done)
+        progress(f"  pass {index + 1}/{passes} {done}/{passes * len(sections)} L={length:<6d} {mode:5s} "
+                 f"{timed} of {len(variants) + 1} layers timed")
+    return cells
+
+
+def run_pass_in_new_process(names: list[str], settings: BenchSettings, index: int, cells: dict) -> dict:
+    """`run_pass` in a fresh Python process (multiprocessing, spawn), so that what a process fixes for
+    its whole life (where ASLR puts the code and the heap, the physical pages behind them) varies
+    between passes. Measured here: eight one-pass processes in a row gave medians whose spread (sd
+    1-4% of the ratio) was about the IQR of their own pairs, twice what one process's pairs allow, and
+    two runs of six in-process passes differed by 2-5% at nearly every cell (their passes flat within
+    each run, at 1%). Variants registered only inside the calling process do not exist there: use
+    `process_per_pass=False` for those (the tests do)."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_pass_in_this_process, (names, settings, index, cells))
+
+
+def _pass_in_this_process(names: list[str], settings: BenchSettings, index: int, cells: dict) -> dict:
+    from .timing import steady_cpu_allocator
+
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    with steady_cpu_allocator() if torch.device(settings.device).type == "cpu" else nullcontext():
+        return run_pass(names, settings, index, cells, progress=lambda line: print(line, flush=True))
+
+
+def with_seed(settings: BenchSettings) -> BenchSettings:
+    """The settings with a seed drawn for this run when none is set: each run its own heap layouts and
+    round orders, so that a layout's luck does not repeat run after run (the record keeps the seed)."""
+    return settings if settings.seed is not None else replace(settings, seed=random.SystemRandom().randrange(2**31))
+
+
+def time_section(length: int, mode: str, variants: list[str], settings: BenchSettings, cells: dict, index: int,
+                 seed: int) -> int:
+    """Pass `index` over one (length, mode): fresh softmax and variant layers and inputs at other heap
+    offsets (`layout_padding`), warmed up, then `settings.repeats` rounds of alternating blocks
+    (`time_rounds`); block times and per-pair ratios (with their pass) are appended to `cells`. A cell
+    that was OOM or skipped is not built again; one that runs out of memory now is marked OOM and the
+    others go on; where softmax has no step, each variant is timed on its own. Returns how many layers
+    were timed."""
     device = torch.device(settings.device)
-    timers, padding = {}, layout_padding(seed) if device.type == "cpu" else None
+    timers, _padding = {}, layout_padding(seed) if device.type == "cpu" else None
     for name in ("softmax", *variants):
         cell = cells[(length, mode, name)]
         if cell["row"] is not None and cell["row"]["status"] != "ok":
@@ -236,22 +280,24 @@ def time_section(length: int, mode: str, variants: list[str], settings: BenchSet
             cell["row"].update(status=row["status"], ms=None, peak_bytes=None)
     reference = timers.pop("softmax", None)
     rounds = max(settings.repeats, 1)
-    section = {"row": {}}
-    with out_of_memory_as_status(section["row"], device):
-        if reference is None:
-            for name, timer in timers.items():
-                cells[(length, mode, name)]["times"].extend(timer.block() for _ in range(rounds))
-        else:
-            reference_times, measured = time_rounds(reference, timers, rounds, seed=seed)
-            cells[(length, mode, "softmax")]["times"].extend(reference_times)
+    softmax = cells[(length, mode, "softmax")]
+    if reference is not None:
+        with out_of_memory_as_status(softmax["row"], device):
+            reference_times, measured, failed = time_rounds(reference, timers, rounds, seed=seed)
+            softmax["times"].extend(reference_times)
             for name, (times, ratios) in measured.items():
-                cells[(length, mode, name)]["times"].extend(times)
-                cells[(length, mode, name)]["ratios"].extend(ratios)
-    if section["row"].get("status") == "OOM":  # a block ran out of memory: this section's cells say so
-        for name in ("softmax", *timers):
-            cells[(length, mode, name)]["row"].update(status="OOM", ms=None, peak_bytes=None)
-    del padding
-    return len(timers) + (reference is not None)
+                cell = cells[(length, mode, name)]
+                cell["times"].extend(times)
+                cell["ratios"].extend(ratios)
+                cell["passes"].extend([index] * len(ratios))
+            for name in failed:
+                cells[(length, mode, name)]["row"].update(status="OOM", ms=None, peak_bytes=None)
+        if softmax["row"]["status"] == "ok":
+            return len(timers) + 1
+    for name, timer in timers.items():  # no softmax to pair with (OOM): each variant on its own
+        with out_of_memory_as_status(cells[(length, mode, name)]["row"], device):
+            cells[(length, mode, name)]["times"].extend(timer.block() for _ in range(rounds))
+    return len(timers)
 
 
 def write_bench_record(store_dir: str, rows: list[dict], settings: BenchSettings) -> Path:
@@ -302,8 +348,9 @@ def format_table(rows: list[dict], modes=("train", "infer"), title: str = "") ->
     return "\n\n".join(parts)
 
 
-def layer_settings(opts, device: str, gpu: bool, default_lengths: tuple) -> BenchSettings:
-    """The layer settings of a command line: CUDA runs bf16, compiled, batch 8; a CPU float32, eager, batch 2."""
+def layer_settings(opts, device: str, gpu: bool, default_lengths: tuple, passes: int | None = None) -> BenchSettings:
+    """The layer settings of a command line: CUDA runs bf16, compiled, batch 8; a CPU float32, eager, batch 2.
+    `passes` overrides `--passes` (`--check` times each cell in one pass)."""
     try:
         lengths = tuple(int(x) for x in opts.lengths.split(",")) if opts.lengths else default_lengths
     except ValueError:
@@ -311,12 +358,13 @@ def layer_settings(opts, device: str, gpu: bool, default_lengths: tuple) -> Benc
     settings = BenchSettings(lengths=lengths, batch=opts.batch or (8 if gpu else 2), device=device,
                              dtype=opts.dtype or ("bfloat16" if gpu else "float32"), causal=opts.causal,
                              compile=gpu if opts.compile is None else opts.compile, compile_mode=opts.compile_mode,
-                             repeats=opts.repeats, passes=opts.passes, threads=opts.threads,
-                             min_run_time=opts.min_time)
+                             repeats=opts.repeats, passes=passes or opts.passes, threads=opts.threads,
+                             min_run_time=opts.min_time, process_per_pass=bool(opts.process_per_pass and not passes))
     compiled = f"compiled ({settings.compile_mode})" if settings.compile else "eager"
     threads = f", {settings.threads} CPU thread{'s' if settings.threads != 1 else ''}" if settings.threads else ""
     threads += ", timed in process CPU time" if cpu_clock(settings) else ""
-    threads += f", {settings.passes} passes x {settings.repeats} blocks per cell"
+    threads += f", {settings.passes} pass{'es' if settings.passes != 1 else ''} x {settings.repeats} blocks per cell"
+    threads += ", a process per pass" if settings.process_per_pass else ""
     print(f"bench on {device} ({settings.dtype}, {compiled}{threads}), batch "
           f"{settings.batch}, dim {settings.dim}, {settings.num_heads} heads, lengths {', '.join(map(str, lengths))}")
     return settings

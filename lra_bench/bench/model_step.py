@@ -115,7 +115,7 @@ def model_bench(tasks: list[str], names: list[str], opts, device: str) -> int:
     """`bench --model`: steps/s per variant and task, memory, share of time waiting for data, and the
     speed ratio to softmax: each variant's steps timed interleaved with softmax's (timing.py,
     `time_interleaved`: `--repeats` block pairs of `--steps / --repeats` steps each), the ratio the
-    median of the per-pair ratios with its interval, unstable when their IQR is over 10% of it.
+    median of the per-pair ratios with their IQR, unstable when that IQR is over 10% of it.
     Softmax's own row (printed after its task's variants) counts all its blocks."""
     import pandas as pd
 
@@ -164,7 +164,7 @@ def model_bench(tasks: list[str], names: list[str], opts, device: str) -> int:
          "time waiting for data\n\n"
          + frame.pivot(index="attention", columns="task", values="cell").to_markdown(disable_numparse=True), opts.out)
     if opts.store:
-        settings = BenchSettings(lengths=tuple(sorted(set(frame.length))), device=device, repeats=opts.steps)
+        settings = BenchSettings(lengths=tuple(sorted(set(frame.length))), device=device, repeats=opts.steps, passes=1)
         print(f"record: {write_bench_record(opts.store, [{**r, 'mode': 'model'} for r in rows], settings)}")
     return 0
 

@@ -156,7 +156,7 @@ def format_verdicts(verdicts: list[dict]) -> str:
 
 def check_bench(names: list[str], opts, device: str, gpu: bool) -> int:
     """`bench --check`: the speed targets of speed_check.py, measured side by side and judged."""
-    settings = layer_settings(opts, device, gpu, GPU_CHECK_LENGTHS if gpu else CPU_CHECK_LENGTHS)
+    settings = layer_settings(opts, device, gpu, GPU_CHECK_LENGTHS if gpu else CPU_CHECK_LENGTHS, passes=1)
     if not gpu:
         print("note: the targets are for a GPU; on a CPU this only exercises the check")
     rows = measure_all(names, settings)

@@ -43,9 +43,10 @@ class BlockTimer:
     lasts `settings.min_run_time` over the cell's `timed_blocks`); `block()` is one block's mean ms per
     run. CPU: the standard library's `timeit.Timer` on `settings.threads` threads, on the clock
     `cpu_clock` picks; CUDA: a CUDA-event pair around the block. Not `torch.utils.benchmark.Timer`:
-    its `timeit` wraps the same `timeit.Timer` but first runs max(runs / 100, 2) untimed runs on every
-    call, and where a block is one run (long sequences) that made each timed run cost three (a round
-    of one 1024-token section took 8.9 s for 2.9 s of timed blocks)."""
+    its `blocked_autorange` times one statement until done, so softmax and a variant could not
+    alternate (the pairing the ratios rest on), and its `timeit` wraps the same `timeit.Timer` but first
+    runs max(runs / 100, 2) untimed runs on every call: where a block is one run (long sequences) each
+    timed run cost three (a round of one 1024-token section took 8.9 s for 2.9 s of timed blocks)."""
 
     def __init__(self, step, device: torch.device, settings, runs: int | None = None):
         self.step, self.device, self.threads = step, device, settings.threads
@@ -104,7 +105,8 @@ def steady_cpu_allocator():
     large tensor of a step is a fresh mmap, and its page faults (whose cost follows the host's memory
     reclaim) are a varying share of the step: on this machine combiner 512 train's ratio to softmax
     drifted from 1.37 to 1.13 over a minute on one layer instance (sd 0.135 over six medians of 12
-    pairs), sd 0.026 with it. glibc's defaults come back on exit; a no-op without glibc."""
+    pairs), sd 0.026 with it. On exit both settings go back to glibc's default values (its sliding mmap
+    threshold stays off, as after any `mallopt`); a no-op without glibc."""
     try:
         mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
     except (OSError, AttributeError):
@@ -119,25 +121,39 @@ def steady_cpu_allocator():
         mallopt(trim_threshold, 128 * 1024)  # glibc's DEFAULT_TRIM_THRESHOLD
 
 
-def time_rounds(reference, variants: dict, rounds: int, seed: int = 0) -> tuple[list[float], dict]:
+def is_out_of_memory(err: BaseException) -> bool:
+    """Whether an error is a device or host running out of memory (a finding to record, not a crash)."""
+    if isinstance(err, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    return isinstance(err, RuntimeError) and any(s in str(err).lower() for s in ("out of memory", "not enough memory"))
+
+
+def time_rounds(reference, variants: dict, rounds: int, seed: int = 0) -> tuple[list[float], dict, list[str]]:
     """Softmax (`reference`) and every variant timed in `rounds` rounds of alternating blocks
     R V_a R V_b R ... R, the variants in a fresh random order each round (so no variant always follows
-    the same one): returns the reference's block times and, per variant, its (block times, ratios), a
-    ratio being V / mean(R before, R after)."""
+    the same one): returns the reference's block times, per variant its (block times, ratios), a ratio
+    being V / mean(R before, R after), and the variants that ran out of memory (dropped from later
+    rounds; the others go on). The reference running out of memory raises."""
     order, shuffle = list(variants), random.Random(seed).shuffle
-    reference_times, measured = [], {name: ([], []) for name in variants}
+    reference_times, measured, failed = [], {name: ([], []) for name in variants}, []
     for _ in range(rounds):
         shuffle(order)
         before = reference.block()
         reference_times.append(before)
-        for name in order:
-            time = variants[name].block()
+        for name in [n for n in order if n not in failed]:
+            try:
+                time = variants[name].block()
+            except Exception as err:
+                if not is_out_of_memory(err):
+                    raise
+                failed.append(name)
+                continue
             after = reference.block()
             reference_times.append(after)
             measured[name][0].append(time)
             measured[name][1].append(time / ((before + after) / 2))
             before = after
-    return reference_times, measured
+    return reference_times, measured, failed
 
 
 def time_interleaved(reference, variant, pairs: int) -> tuple[list[float], list[float]]:
@@ -180,20 +196,23 @@ def median_interval(values: list[float], confidence: float = 0.95) -> list[float
     return [ordered[k - 1], ordered[n - k]]
 
 
-def ratio_summary(ratios: list[float], passes: int = 1) -> dict:
-    """The time ratio to softmax from per-pair ratios (in pass order, as many per pass): their median, an
-    interval for that median (`median_interval`), their quartiles and IQR. `ratio_unstable` when the IQR
-    is over 10% of the median, or when the run does not agree with itself: with two passes or more, the
-    medians of the first and the second half of the passes (minutes apart, other layer instances) differ
-    by more than the IQR, which is what two whole runs must not do (`bench --compare`)."""
+def ratio_summary(ratios: list[float], passes: list[int] | None = None) -> dict:
+    """The time ratio to softmax from per-pair ratios: their median, an interval for that median
+    (`median_interval`), their quartiles and IQR. `ratio_unstable` when the IQR is over 10% of the
+    median, or when the run does not agree with itself: given each ratio's pass (`passes`) and two
+    passes or more, the medians of the first and the second half of the passes (minutes apart, other
+    layer instances) differ by more than sqrt(2) x the IQR. Two whole runs must agree within the IQR
+    (`bench --compare`); a half rests on half the pairs, so its median varies sqrt(2) times as much."""
     q1, median, q3 = quartiles(ratios)
     summary = {"time_vs_softmax": median, "time_vs_softmax_range": median_interval(ratios),
                "ratio_q1": q1, "ratio_q3": q3, "ratio_iqr": q3 - q1, "ratio_pairs": len(ratios),
                "ratio_unstable": (q3 - q1) > UNSTABLE_SPREAD * median}
-    if passes >= 2:
-        split = len(ratios) // passes * (passes // 2)
-        halves = [float(np.median(ratios[:split])), float(np.median(ratios[split:]))]
-        summary.update(ratio_halves=halves, ratio_drift=abs(halves[0] - halves[1]) > q3 - q1)
+    if passes and len(set(passes)) >= 2:
+        middle = (min(passes) + max(passes) + 1) / 2
+        first = [r for r, p in zip(ratios, passes) if p < middle]
+        second = [r for r, p in zip(ratios, passes) if p >= middle]
+        halves = [float(np.median(first)), float(np.median(second))]
+        summary.update(ratio_halves=halves, ratio_drift=abs(halves[0] - halves[1]) > math.sqrt(2) * (q3 - q1))
         summary["ratio_unstable"] |= summary["ratio_drift"]
     return summary
 

@@ -125,7 +125,7 @@ def run_view(record: RunRecord, page: str) -> RunView:
 
 
 BENCH_COLUMNS = ["mode", "form", "length", "status", "ms", "iqr_ms", "peak_bytes", "time_vs_softmax",
-                 "memory_vs_softmax"]
+                 "ratio_iqr", "ratio_unstable", "memory_vs_softmax"]
 
 
 def bench_rows(bench: list[BenchRecord], attention: str) -> list[dict]:
@@ -137,7 +137,7 @@ def bench_rows(bench: list[BenchRecord], attention: str) -> list[dict]:
                 continue
             shown = {k: row.get(k) for k in BENCH_COLUMNS}
             shown["peak_bytes"] = mib(row["peak_bytes"]) if isinstance(row.get("peak_bytes"), (int, float)) else ""
-            for key in ("ms", "iqr_ms", "time_vs_softmax", "memory_vs_softmax"):
+            for key in ("ms", "iqr_ms", "time_vs_softmax", "ratio_iqr", "memory_vs_softmax"):
                 if isinstance(shown[key], float):
                     shown[key] = f"{shown[key]:.2f}"
             rows.append({**{k: "" if v is None else v for k, v in shown.items()}, "device": record.device,
