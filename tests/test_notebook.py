@@ -6,7 +6,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from lra_bench.bench.layer import BenchSettings, run_bench
+from lra_bench.bench.layer import BenchSettings
+from lra_bench.bench.passes import run_bench
 from lra_bench.results import write_record
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "leaderboard.ipynb"
@@ -18,7 +19,7 @@ def test_leaderboard_notebook_executes(tmp_path, monkeypatch):
         write_record(store, {"run_id": f"listops__{attention}", "task": "listops", "attention": attention, "seed": 0,
                              "status": "ok", "num_parameters": 10, "finished_at": "2026-01-01",
                              "metrics": {"test_accuracy": acc, "chance_accuracy": 0.1, "stuck_at_chance": False}})
-    run_bench(["softmax", "linear"], BenchSettings(lengths=(32, 64), batch=1, dim=16, num_heads=2, repeats=1),
+    run_bench(["softmax", "linear"], BenchSettings(lengths=(32, 64), batch=1, dim=16, num_heads=2, repeats=1, passes=1),
               str(store), progress=lambda *_: None)
     monkeypatch.setenv("LRA_BENCH_STORE", str(store))
     notebook = nbformat.read(NOTEBOOK, as_version=4)

@@ -88,12 +88,13 @@ def test_parameter_budget_is_flagged(tmp_path):
 
 
 def test_bench_records_become_scaling_plots(tmp_path):
-    from lra_bench.bench.layer import BenchSettings, run_bench
+    from lra_bench.bench.layer import BenchSettings
+    from lra_bench.bench.passes import run_bench
 
     store = tmp_path / "runs"
     write_record(store, _record("softmax", "t", 0, 0.4))
     write_record(store, _record("linear", "t", 0, 0.35))
-    run_bench(["softmax", "linear"], BenchSettings(lengths=(64, 128), batch=1, dim=32, num_heads=2, repeats=1),
+    run_bench(["softmax", "linear"], BenchSettings(lengths=(64, 128), batch=1, dim=32, num_heads=2, repeats=1, passes=1),
               str(store), progress=lambda *_: None)
     _, paths = write_report(store, tmp_path / "out")
     names = [p.name for p in paths]

@@ -18,8 +18,8 @@ from ..device import resolve_device
 from ..errors import ConfigError
 from .compare import compare_command
 from .decode import decode_bench
-from .layer import (CPU_LENGTHS, GPU_LENGTHS, emit, format_table, layer_settings, run_bench, with_seed,
-                    write_bench_record)
+from .layer import CPU_LENGTHS, GPU_LENGTHS, emit, format_table, layer_settings, write_bench_record
+from .passes import run_bench, with_seed
 from .model_step import model_bench
 from .speed_check import check_bench
 from .timing import steady_cpu_allocator
@@ -40,7 +40,7 @@ def main(args: list[str]) -> int:
                              "--no-compile for eager)")
     parser.add_argument("--repeats", type=int, default=None,
                         help="timed blocks per cell and pass, each between two of softmax's, for the median and IQR "
-                             "of the per-pair ratio (default 2 on a CPU; 5 on CUDA and with --model)")
+                             "of the per-pair ratio (default 3 on a CPU; 5 on CUDA and with --model)")
     parser.add_argument("--passes", type=int, default=None,
                         help="passes over the whole grid, each with fresh layers and inputs, so a cell's spread holds "
                              "what one instance and one stretch of the run cannot show (default 6 on a CPU; 1 on "
@@ -84,7 +84,7 @@ def main(args: list[str]) -> int:
     if opts.threads is None and not gpu:
         opts.threads = 1
     if opts.repeats is None:
-        opts.repeats = 5 if gpu or opts.model else 2
+        opts.repeats = 5 if gpu or opts.model else 3
     if opts.passes is None:
         opts.passes = 1 if gpu else 6
     if opts.process_per_pass is None:

@@ -54,13 +54,16 @@ def format_comparison(compared: list[dict], first: BenchRecord, second: BenchRec
     import pandas as pd
 
     counts = {v: sum(c["verdict"] == v for c in compared) for v in VERDICTS}
+    within_larger = sum(c["verdict"] != "agree" and c["difference"] <= max(c["first"]["ratio_iqr"],
+                                                                          c["second"]["ratio_iqr"]) for c in compared)
 
     def side(row):
-        return f"{row['time_vs_softmax']:.2f} IQR {row['ratio_iqr']:.2f}" + ("u" if row["ratio_unstable"] else "")
+        return f"{row['time_vs_softmax']:.3f} IQR {row['ratio_iqr']:.3f}" + ("u" if row["ratio_unstable"] else "")
 
     lines = [f"run 1: {first.run_id}", f"run 2: {second.run_id}",
              f"{len(compared)} cells: {counts['agree']} agree within the smaller IQR, {counts['unstable']} differ "
-             f"and are marked unstable, {counts['DISAGREE']} differ unmarked (DISAGREE)"]
+             f"and are marked unstable, {counts['DISAGREE']} differ unmarked (DISAGREE); {within_larger} of the "
+             f"cells that do not agree are within the larger of their two IQRs"]
     frame = pd.DataFrame([{"mode": c["mode"], "attention": c["attention"], "length": c["length"],
                            "cell": f"{side(c['first'])} \\| {side(c['second'])} {MARK[c['verdict']]}"}
                           for c in compared])

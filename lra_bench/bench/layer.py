@@ -3,15 +3,15 @@
 One multi-head attention layer (shared projections + the variant) at an LRA model size (Text:
 dim 256, 4 heads of 64), forward+backward ("train") and forward under no_grad ("infer"), over
 sequence lengths. Timing (issue 19, "Bench statistics"): in blocks of runs (`BlockTimer`), on a CPU
-on a fixed number of threads (`--threads`, 1 by default,
-and then in process CPU time: `cpu_clock`, with glibc's malloc kept steady: `steady_cpu_allocator`),
-on CUDA with CUDA events. Softmax and the variants at one length and mode are timed in rounds of
-alternating blocks (S V_a S V_b ... S), and a variant's time ratio is the median of its per-pair
-ratios V / mean(S before, S after): a machine whose load drifts slows both blocks of a pair alike.
-The pairs come from `passes` passes over the whole grid, each with fresh layers and inputs, so the
-spread of a cell's ratios also holds what one layer instance and one stretch of the run cannot show
-(memory-layout luck, a state of the machine that lasts minutes): two runs of `make bench` agree within
-a cell's printed IQR, or the cell says `unstable` (its per-pair IQR over 10% of its median).
+on a fixed number of threads (`--threads`, 1 by default, and then in process CPU time: `cpu_clock`,
+with glibc's malloc kept steady: `steady_cpu_allocator`), on CUDA with CUDA events. Softmax and the
+variants at one length and mode are timed in rounds of alternating blocks (S V_a S V_b ... S), and a
+variant's time ratio is the median of its per-pair ratios V / mean(S before, S after): a machine
+whose load drifts slows both blocks of a pair alike. The pairs come from `passes` passes over the
+whole grid, each with fresh layers and inputs at other heap offsets (on a CPU each in its own
+process), so the spread of a cell's ratios also holds what one layer instance, one process and one
+stretch of the run cannot show. The aim, checked by `bench --compare`: two runs agree within a cell's
+printed IQR, or the cell says `unstable` (per-pair IQR over 10% of the median, or split-half drift).
 Memory: on CUDA the allocator's peak; on a CPU the peak of bytes allocated by PyTorch, replayed from
 the profiler's per-op memory records (deterministic, unlike RSS; the profiler's own lines on stderr
 are silenced). An out-of-memory is recorded as OOM, never a crash. Results are records in the store
@@ -21,10 +21,9 @@ are silenced). An out-of-memory is recorded as OOM, never a crash. Results are r
 from __future__ import annotations
 
 import os
-import random
 import sys
-from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, replace
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -37,8 +36,7 @@ from ..errors import ConfigError
 from ..model import MultiHeadAttention
 from ..results import RECORD_VERSION, BenchRecord, config_hash, write_record
 from ..train import compile_fresh
-from .timing import (BlockTimer, clock_name, cpu_clock, is_out_of_memory, layout_padding, ratio_summary, ratio_text,
-                     time_rounds, time_summary)
+from .timing import BlockTimer, clock_name, cpu_clock, is_out_of_memory, ratio_text, time_summary
 
 CPU_LENGTHS = (256, 512, 1024, 2048)
 GPU_LENGTHS = (1024, 2048, 3072, 4096, 8192, 16384)
@@ -53,7 +51,7 @@ class BenchSettings:
     causal: bool = False
     dtype: str = "float32"
     warmup: int = 1
-    repeats: int = 2  # timed blocks of each cell per pass (each paired with softmax's neighbouring blocks)
+    repeats: int = 3  # timed blocks of each cell per pass (each paired with softmax's neighbouring blocks)
     passes: int = 6  # passes over the whole grid, each with fresh layers and inputs
     seed: int | None = None  # of the passes' heap padding and round orders; None: drawn per run (recorded)
     process_per_pass: bool = False  # each pass in a fresh Python process (`run_pass_in_new_process`)
@@ -120,7 +118,7 @@ def out_of_memory_as_status(row: dict, device: torch.device):
 def measure(name: str, length: int, mode: str, settings: BenchSettings, build=None) -> dict:
     """Median milliseconds (with quartiles) and peak bytes of one train or infer step timed on its own
     (`settings.repeats` blocks, one layer instance), or status OOM / skipped. `run_bench` times variants
-    interleaved with softmax instead, for their ratios."""
+    interleaved with softmax instead (passes.py), for their ratios."""
     row, step = prepare_step(name, length, mode, settings, build)
     if step is not None:
         device = torch.device(settings.device)
@@ -147,7 +145,7 @@ def quiet_stderr():
 
 def add_ratios(rows: list[dict]) -> list[dict]:
     """Time and memory relative to softmax at the same length and mode (measured in this run). A row
-    timed interleaved with softmax keeps its per-pair time ratio (`run_bench`); a row timed
+    timed interleaved with softmax keeps its per-pair time ratio (passes.py); a row timed
     apart (decode, `--check`, a variant whose softmax cell failed) gets ms / softmax's ms, the range
     its quartiles allow [q1 / softmax's q3, q3 / softmax's q1], unstable when either cell is."""
     reference = {(r["length"], r["mode"]): r for r in rows if r["attention"] == "softmax" and r["status"] == "ok"}
@@ -181,123 +179,6 @@ def progress_line(row: dict, before: str = "", after: str = "", count: str = "")
     else:
         measured = row["status"]
     return f"  {count + ' ' if count else ''}{before}{row['attention']:14s} L={row['length']:<6d} {after}{measured}"
-
-
-def run_bench(names: list[str], settings: BenchSettings, store_dir: str | None, progress=print) -> list[dict]:
-    """Every variant at every length and mode against softmax: `settings.passes` passes over the whole
-    grid, each timing every (length, mode) section afresh (`time_section`), so a cell's per-pair ratios
-    come from as many layer instances, heap layouts and stretches of the run as there are passes. Peak
-    memory is measured once, in the first pass. Returns one row per cell, softmax first in each
-    section; `store_dir` also gets the record (with the seed drawn, when `settings.seed` is None)."""
-    settings = with_seed(settings)
-    cells = {(length, mode, name): {"row": None, "times": [], "ratios": [], "passes": []}
-             for length in settings.lengths for mode in ("train", "infer") for name in names}
-    passes = max(settings.passes, 1)
-    for index in range(passes):
-        if settings.process_per_pass:
-            cells = run_pass_in_new_process(names, settings, index, cells)
-        else:
-            cells = run_pass(names, settings, index, cells, progress)
-    rows = []
-    for (length, mode, name), cell in cells.items():
-        row = cell["row"]
-        if row["status"] == "ok":
-            row.update(time_summary(cell["times"]), passes=passes, block_ms=[round(t, 4) for t in cell["times"]])
-            if cell["ratios"] and cells[(length, mode, "softmax")]["row"]["status"] == "ok":
-                row.update(ratio_summary(cell["ratios"], cell["passes"]),
-                           pair_ratios=[round(r, 4) for r in cell["ratios"]])
-        rows.append(row)
-    add_ratios(rows)
-    for k, row in enumerate(rows, 1):
-        progress(progress_line(row, after=f"{row['mode']:5s} ", count=f"{k}/{len(rows)}"))
-    if store_dir:
-        progress(f"record: {write_bench_record(store_dir, rows, settings)}")
-    return rows
-
-
-def run_pass(names: list[str], settings: BenchSettings, index: int, cells: dict, progress=print) -> dict:
-    """Pass `index`: every (length, mode) section timed once more (`time_section`); returns `cells`."""
-    sections = [(length, mode) for length in settings.lengths for mode in ("train", "infer")]
-    variants, passes = [n for n in names if n != "softmax"], max(settings.passes, 1)
-    for k, (length, mode) in enumerate(sections):
-        done = index * len(sections) + k + 1
-        timed = time_section(length, mode, variants, settings, cells, index, seed=settings.seed + done)
-        progress(f"  pass {index + 1}/{passes} {done}/{passes * len(sections)} L={length:<6d} {mode:5s} "
-                 f"{timed} of {len(variants) + 1} layers timed")
-    return cells
-
-
-def run_pass_in_new_process(names: list[str], settings: BenchSettings, index: int, cells: dict) -> dict:
-    """`run_pass` in a fresh Python process (multiprocessing, spawn), so that what a process fixes for
-    its whole life (where ASLR puts the code and the heap, the physical pages behind them) varies
-    between passes. Measured here: eight one-pass processes in a row gave medians whose spread (sd
-    1-4% of the ratio) was about the IQR of their own pairs, twice what one process's pairs allow, and
-    two runs of six in-process passes differed by 2-5% at nearly every cell (their passes flat within
-    each run, at 1%). Variants registered only inside the calling process do not exist there: use
-    `process_per_pass=False` for those (the tests do)."""
-    import multiprocessing
-
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(_pass_in_this_process, (names, settings, index, cells))
-
-
-def _pass_in_this_process(names: list[str], settings: BenchSettings, index: int, cells: dict) -> dict:
-    from .timing import steady_cpu_allocator
-
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
-    with steady_cpu_allocator() if torch.device(settings.device).type == "cpu" else nullcontext():
-        return run_pass(names, settings, index, cells, progress=lambda line: print(line, flush=True))
-
-
-def with_seed(settings: BenchSettings) -> BenchSettings:
-    """The settings with a seed drawn for this run when none is set: each run its own heap layouts and
-    round orders, so that a layout's luck does not repeat run after run (the record keeps the seed)."""
-    return settings if settings.seed is not None else replace(settings, seed=random.SystemRandom().randrange(2**31))
-
-
-def time_section(length: int, mode: str, variants: list[str], settings: BenchSettings, cells: dict, index: int,
-                 seed: int) -> int:
-    """Pass `index` over one (length, mode): fresh softmax and variant layers and inputs at other heap
-    offsets (`layout_padding`), warmed up, then `settings.repeats` rounds of alternating blocks
-    (`time_rounds`); block times and per-pair ratios (with their pass) are appended to `cells`. A cell
-    that was OOM or skipped is not built again; one that runs out of memory now is marked OOM and the
-    others go on; where softmax has no step, each variant is timed on its own. Returns how many layers
-    were timed."""
-    device = torch.device(settings.device)
-    timers, _padding = {}, layout_padding(seed) if device.type == "cpu" else None
-    for name in ("softmax", *variants):
-        cell = cells[(length, mode, name)]
-        if cell["row"] is not None and cell["row"]["status"] != "ok":
-            continue
-        row, step = prepare_step(name, length, mode, settings, profile=cell["row"] is None)
-        cell["row"] = cell["row"] or row
-        if step is not None:
-            with out_of_memory_as_status(cell["row"], device):
-                timers[name] = BlockTimer(step, device, settings, runs=cell.get("runs"))
-                cell["runs"] = timers[name].runs  # every pass times blocks of the first pass's length
-        elif row["status"] != "ok":
-            cell["row"].update(status=row["status"], ms=None, peak_bytes=None)
-    reference = timers.pop("softmax", None)
-    rounds = max(settings.repeats, 1)
-    softmax = cells[(length, mode, "softmax")]
-    if reference is not None:
-        with out_of_memory_as_status(softmax["row"], device):
-            reference_times, measured, failed = time_rounds(reference, timers, rounds, seed=seed)
-            softmax["times"].extend(reference_times)
-            for name, (times, ratios) in measured.items():
-                cell = cells[(length, mode, name)]
-                cell["times"].extend(times)
-                cell["ratios"].extend(ratios)
-                cell["passes"].extend([index] * len(ratios))
-            for name in failed:
-                cells[(length, mode, name)]["row"].update(status="OOM", ms=None, peak_bytes=None)
-        if softmax["row"]["status"] == "ok":
-            return len(timers) + 1
-    for name, timer in timers.items():  # no softmax to pair with (OOM): each variant on its own
-        with out_of_memory_as_status(cells[(length, mode, name)]["row"], device):
-            cells[(length, mode, name)]["times"].extend(timer.block() for _ in range(rounds))
-    return len(timers)
 
 
 def write_bench_record(store_dir: str, rows: list[dict], settings: BenchSettings) -> Path:
