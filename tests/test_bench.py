@@ -379,3 +379,22 @@ def test_a_run_that_disagrees_with_itself_is_marked_unstable():
     assert odd["ratio_halves"] == [1.0, 2.0]
     uneven = ratio_summary([1.0, 1.0, 1.0, 2.0], passes=[0, 0, 0, 1])  # a pass cut short (an OOM)
     assert uneven["ratio_halves"] == [1.0, 2.0]
+
+
+def test_bench_compare_picks_the_two_newest_layer_records_past_a_model_record(tmp_path, capsys):
+    import json
+
+    from lra_bench.cli import main
+
+    for k, (ratio, seed) in enumerate(((0.50, 1), (0.51, 2))):  # two layer runs: other seeds, same settings
+        record = _bench_record({"linear": (ratio, 0.02, False)})
+        record.run_id, record.finished_at, record.settings = f"bench__a__{k}", f"2026-11-30T00:00:0{k}", {"seed": seed}
+        (tmp_path / f"{record.run_id}.json").write_text(json.dumps(record.to_json()))
+    model = _bench_record({})  # a newer `bench --model` record: paired speed ratios, mode "model"
+    model.rows = [{"attention": "linear", "task": "listops", "length": 64, "mode": "model", "status": "ok",
+                   "speed_vs_softmax": 2.0, "ratio_iqr": 0.1, "ratio_pairs": 5, "ratio_unstable": False}]
+    model.run_id, model.finished_at = "bench__m__0", "2026-11-30T00:00:09"
+    (tmp_path / "bench__m__0.json").write_text(json.dumps(model.to_json()))
+    assert main(["bench", "--compare", "--store", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "run 1: bench__a__0" in out and "run 2: bench__a__1" in out and "1 cells: 1 agree" in out

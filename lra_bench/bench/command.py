@@ -48,6 +48,9 @@ def main(args: list[str]) -> int:
     parser.add_argument("--process-per-pass", action=argparse.BooleanOptionalAction, default=None,
                         help="run each pass in a fresh Python process, so that process-wide luck (code and heap "
                              "layout, physical pages) varies between passes too (default: on a CPU)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the passes' heap padding and round orders (default: drawn per run; the record "
+                             "keeps it, so a run can be replayed)")
     parser.add_argument("--min-time", type=float, default=0.2,
                         help="seconds of timing per cell, split into its passes x repeats blocks")
     parser.add_argument("--threads", type=int, default=None,

@@ -22,7 +22,8 @@ MARK = {"agree": "=", "unstable": "u", "DISAGREE": "X"}
 def paired_cells(record: BenchRecord) -> dict:
     """{(mode, attention, length): row} for the rows with a paired ratio to softmax."""
     return {(r["mode"], r["attention"], r["length"]): r for r in record.rows
-            if r.get("status") == "ok" and r.get("ratio_pairs") and r.get("ratio_iqr") is not None}
+            if r.get("mode") in ("train", "infer") and r.get("status") == "ok" and r.get("ratio_pairs")
+            and r.get("ratio_iqr") is not None}
 
 
 def same_settings(one: BenchRecord, two: BenchRecord) -> bool:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -55,7 +55,7 @@ class BenchSettings:
     passes: int = 6  # passes over the whole grid, each with fresh layers and inputs
     seed: int | None = None  # of the passes' heap padding and round orders; None: drawn per run (recorded)
     process_per_pass: bool = False  # each pass in a fresh Python process (`run_pass_in_new_process`)
-    min_run_time: float = 0.2  # seconds of timing per cell, split into its passes x repeats blocks
+    min_run_time: float = 0.2  # seconds of a variant's timing per cell, in its passes x repeats blocks
     threads: int | None = None  # CPU threads the timed step runs on (None: torch's current setting)
     compile: bool = False
     compile_mode: str = "default"
@@ -123,7 +123,7 @@ def measure(name: str, length: int, mode: str, settings: BenchSettings, build=No
     if step is not None:
         device = torch.device(settings.device)
         with out_of_memory_as_status(row, device):
-            timer = BlockTimer(step, device, settings)
+            timer = BlockTimer(step, device, replace(settings, passes=1))  # blocks sized for one pass
             row.update(time_summary([timer.block() for _ in range(max(settings.repeats, 1))]))
     return row
 
@@ -146,8 +146,8 @@ def quiet_stderr():
 def add_ratios(rows: list[dict]) -> list[dict]:
     """Time and memory relative to softmax at the same length and mode (measured in this run). A row
     timed interleaved with softmax keeps its per-pair time ratio (passes.py); a row timed
-    apart (decode, `--check`, a variant whose softmax cell failed) gets ms / softmax's ms, the range
-    its quartiles allow [q1 / softmax's q3, q3 / softmax's q1], unstable when either cell is."""
+    apart (decode, `--check`) gets ms / softmax's ms, the range its quartiles allow [q1 / softmax's q3,
+    q3 / softmax's q1], unstable when either cell is; a row whose softmax cell failed gets none."""
     reference = {(r["length"], r["mode"]): r for r in rows if r["attention"] == "softmax" and r["status"] == "ok"}
     for row in rows:
         ref = reference.get((row["length"], row["mode"]))
@@ -184,7 +184,8 @@ def progress_line(row: dict, before: str = "", after: str = "", count: str = "")
 def write_bench_record(store_dir: str, rows: list[dict], settings: BenchSettings) -> Path:
     """One `kind: bench` record of `rows`, named by the settings, variants and device (and the time)."""
     device = describe_device(settings.device)
-    identity = {"settings": asdict(settings), "attentions": sorted({r["attention"] for r in rows}), "device": device}
+    settings_without_seed = {k: v for k, v in asdict(settings).items() if k != "seed"}  # the seed: per run
+    identity = {"settings": settings_without_seed, "attentions": sorted({r["attention"] for r in rows}), "device": device}
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%f")  # two runs within a second keep two records
     record = BenchRecord(run_id=f"bench__{config_hash(identity)}__{stamp}", device=device,
                          finished_at=datetime.now(timezone.utc).isoformat(), settings=asdict(settings), rows=rows,
@@ -240,7 +241,8 @@ def layer_settings(opts, device: str, gpu: bool, default_lengths: tuple, passes:
                              dtype=opts.dtype or ("bfloat16" if gpu else "float32"), causal=opts.causal,
                              compile=gpu if opts.compile is None else opts.compile, compile_mode=opts.compile_mode,
                              repeats=opts.repeats, passes=passes or opts.passes, threads=opts.threads,
-                             min_run_time=opts.min_time, process_per_pass=bool(opts.process_per_pass and not passes))
+                             min_run_time=opts.min_time, process_per_pass=bool(opts.process_per_pass and not passes),
+                             seed=opts.seed)
     compiled = f"compiled ({settings.compile_mode})" if settings.compile else "eager"
     threads = f", {settings.threads} CPU thread{'s' if settings.threads != 1 else ''}" if settings.threads else ""
     threads += ", timed in process CPU time" if cpu_clock(settings) else ""

@@ -153,7 +153,7 @@ def model_bench(tasks: list[str], names: list[str], opts, device: str) -> int:
     def cell(r):
         if r["status"] != "ok":
             return r["status"]
-        paired = isinstance(r.get("speed_range"), list)
+        paired = pd.notna(r.get("ratio_pairs"))
         ratio = (ratio_text(r["speed_vs_softmax"], r["ratio_iqr"] if paired else None, paired and r["ratio_unstable"])
                  if pd.notna(r["speed_vs_softmax"]) else "no softmax")
         return f"{r['steps_per_s']:.2f}/s ({ratio}), data {100 * r['data_wait_share']:.1f}%"

@@ -70,11 +70,15 @@ def run_pass_in_new_process(names: list[str], settings: BenchSettings, index: in
     1-4% of the ratio) was about the IQR of their own pairs, twice what one process's pairs allow, and
     two runs of six in-process passes differed by 2-5% at nearly every cell (their passes flat within
     each run, at 1%). Variants registered only inside the calling process do not exist there: use
-    `process_per_pass=False` for those (the tests do)."""
+    `process_per_pass=False` for those (the tests do). The new process prints its progress lines
+    itself, to the same standard output."""
     import multiprocessing
+    import sys
+    from concurrent.futures import ProcessPoolExecutor
 
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(_pass_in_this_process, (names, settings, index, cells))
+    sys.stdout.flush()  # the lines printed so far come before the new process's
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_pass_in_this_process, names, settings, index, cells).result()  # a killed one raises
 
 
 def _pass_in_this_process(names: list[str], settings: BenchSettings, index: int, cells: dict) -> dict:
