@@ -20,7 +20,7 @@ from .aggregate import FAILURE_MARK, cell_text, lacks_form, paired_vs_softmax, r
 from .leaderboard import (LRA_TASKS, leaderboard_rows, load_reference, published_points, rows_frame,
                           rows_latex, rows_markdown)
 from .plots import plot_accuracy_vs_speed, plot_bars, plot_learning_curves, plot_scaling
-from .results import DiagnosticsRecord, latest_bench_record, load_records
+from .results import DiagnosticsRecord, latest_bench_record, load_records, memory_counter_label
 
 __all__ = ["records_frame", "summarise", "leaderboard", "write_report", "plot_accuracy_vs_speed", "plot_bars",
            "plot_learning_curves", "plot_scaling", "load_reference", "LRA_TASKS"]  # the notebook and tests use them
@@ -64,16 +64,6 @@ def leaderboard(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return display.fillna("MISSING"), numeric
 
 
-MEMORY_COUNTERS = {"cuda_max_memory_allocated": "CUDA max_memory_allocated",
-                   "process_peak_rss": "process RSS peak (CPU: the whole Python process, not the model alone)"}
-
-
-def _counter_label(counter) -> str:
-    if not isinstance(counter, str):
-        return "unknown counter"
-    return next((label for key, label in MEMORY_COUNTERS.items() if counter.startswith(key)), counter)
-
-
 def speed_memory_table(summary: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """attention x task: median train examples/s and peak memory of the shown setup, each memory figure
     marked with its counter (RSS on a CPU, the CUDA allocator's peak on a GPU); and the counters' labels."""
@@ -85,7 +75,7 @@ def speed_memory_table(summary: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     cell = [f"{r.throughput:,.0f} ex/s, " + (f"{r.memory / 2**20:,.0f} MiB{marks.get(r.memory_counter, '')}"
                                            if pd.notna(r.memory) else "memory ?") for r in shown.itertuples()]
     table = shown.assign(cell=cell).pivot(index="attention", columns="task", values="cell").fillna("")
-    return table, [f"{marks[c]} {_counter_label(c)} ({c})" for c in counters]
+    return table, [f"{marks[c]} {memory_counter_label(c, long=True)} ({c})" for c in counters]
 
 
 TIDY_COLUMNS = ["attention", "task", "mean", "std", "n", "ci95", "status", "params", "steps", "throughput",

@@ -23,6 +23,23 @@ RECORD_VERSION = 2  # 2: every record has `kind` and `record_version`; a run's h
 _IDENTITY_EXCLUDED = ("paths", "logger", "rerun")
 
 
+# What each memory counter of a record (`device.PeakMemory.counter`, a prefix of it) measures: (two
+# words for a table cell, the sentence for a table's footnote). The report and the site both read it.
+MEMORY_COUNTERS = {
+    "cuda_max_memory_allocated": ("CUDA allocator peak", "CUDA max_memory_allocated"),
+    "process_peak_rss": ("process RSS peak", "process RSS peak (CPU: the whole Python process, not the model alone)"),
+}
+
+
+def memory_counter_label(counter, long: bool = False) -> str:
+    """What a record's memory counter measures (`MEMORY_COUNTERS`): two words, or the sentence with
+    `long`; an unknown counter as itself, a missing one as 'counter unknown'."""
+    if not isinstance(counter, str) or not counter:
+        return "counter unknown"
+    labels = next((labels for key, labels in MEMORY_COUNTERS.items() if counter.startswith(key)), None)
+    return counter if labels is None else labels[long]
+
+
 def config_hash(resolved_config: dict) -> str:
     identity = {k: v for k, v in resolved_config.items() if k not in _IDENTITY_EXCLUDED}
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]

@@ -137,7 +137,7 @@ def test_markdown_heads_each_group_and_latex_has_a_midrule_between_groups(record
     body = latex[latex.index("\\midrule"):latex.index("\\bottomrule")]
     assert body.count("\\midrule") == 1 + len({r.group for r in rows}) - 1
     after = body.split("\\midrule\n")[2]
-    assert after.startswith("seeds & cosformer & ours"), "the second group starts after its \\midrule"
+    assert after.startswith("Seed papers & cosformer & ours"), "the second group starts after its \\midrule"
     assert "\\toprule" in latex and "36.37" in latex and "sparse\\_transformer" in latex
     assert "$\\pm$" in latex and "±" not in latex
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from ..results import BenchRecord, RunRecord
+from ..results import BenchRecord, RunRecord, memory_counter_label
 from . import charts
 
 ERROR_TAIL_LINES = 25
@@ -17,17 +17,6 @@ ERROR_TAIL_LINES = 25
 def page_name(run_id: str) -> str:
     """The file name of a run's page: the run id with anything but letters, digits, '.', '_', '-' as '_'."""
     return re.sub(r"[^A-Za-z0-9._-]", "_", run_id) + ".html"
-
-
-def memory_label(counter: str | None) -> str:
-    """What a memory figure counts, in two words (the full counter name goes in the hover text)."""
-    if not counter:
-        return "counter unknown"
-    if counter.startswith("cuda"):
-        return "CUDA allocator peak"
-    if counter.startswith("process_peak_rss"):
-        return "process RSS peak"
-    return counter
 
 
 def mib(value: float | None) -> str:
@@ -87,7 +76,7 @@ def run_view(record: RunRecord, page: str) -> RunView:
     accuracy, loss = learning_curves(record)
     error = "\n".join(str(raw.get("traceback") or record.error or "").rstrip().splitlines()[-ERROR_TAIL_LINES:])
     counter = throughput.get("peak_memory_counter")
-    memory = (f"{mib(throughput.get('peak_memory_bytes'))} ({memory_label(counter)}; counter: {counter})"
+    memory = (f"{mib(throughput.get('peak_memory_bytes'))} ({memory_counter_label(counter)}; counter: {counter})"
               if throughput.get("peak_memory_bytes") is not None else "not measured")
     metrics = record.metrics
 

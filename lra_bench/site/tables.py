@@ -7,12 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..aggregate import FAILURE_MARK
-from ..leaderboard import Row
-from .pages import memory_label, mib
+from ..leaderboard import GROUP_LABELS, Row
+from ..results import memory_counter_label
+from .pages import mib
 
 FAILURE_STATUSES = frozenset(FAILURE_MARK) - {"running"} | {"published_fail"}  # cells shown as FAIL / OOM / DIVERGED
-GROUP_LABELS = {"lra_table1": "LRA Table 1", "seeds": "Seed papers", "other_ours": "Ours (other)",
-                "top_of_lra": "Top of LRA", "pytorch_rerun": "PyTorch re-runs"}
 # Our rows' setting names what the variant is, not a table it is in (ours sit on any task, CPU presets too).
 OURS_LABELS = {"lra_table1": "LRA baseline (ours)", "seeds": "Seed mechanism (ours)", "other_ours": "Ours (other)"}
 
@@ -87,7 +86,7 @@ def row_views(rows: list[Row], forms: dict[str, list[str]], run_pages: dict[str,
     views = []
     for order, row in enumerate(rows):
         href = f"variants/{row.attention}.html" if row.attention in variant_pages else None
-        counter = memory_label(row.memory_counter) if row.memory_bytes is not None else ""
+        counter = memory_counter_label(row.memory_counter) if row.memory_bytes is not None else ""
         views.append(RowView(
             model=row.model, href=href, origin=row.origin, group=row.group,
             group_label=OURS_LABELS[row.group] if row.origin == "ours" else GROUP_LABELS.get(row.group, row.group),
