@@ -8,9 +8,6 @@ Default: one attention layer over sequence lengths (layer.py); `--check`: the GP
 from __future__ import annotations
 
 import argparse
-from contextlib import nullcontext
-
-import torch
 
 from ..attention import get_attention_class, list_attentions
 from ..config import COMPILE_MODES, PROJECT_ROOT
@@ -22,7 +19,7 @@ from .layer import CPU_LENGTHS, GPU_LENGTHS, emit, format_table, layer_settings,
 from .passes import run_bench, with_seed
 from .model_step import model_bench
 from .speed_check import check_bench
-from .timing import steady_cpu_allocator
+from .timing import timing_process
 
 
 def main(args: list[str]) -> int:
@@ -92,8 +89,6 @@ def main(args: list[str]) -> int:
         opts.passes = 1 if gpu else 6
     if opts.process_per_pass is None:
         opts.process_per_pass = not gpu
-    if opts.threads:
-        torch.set_num_threads(opts.threads)
     if "," in opts.attentions or opts.attentions in list_attentions():
         names = [n.strip() for n in opts.attentions.split(",")]
     else:
@@ -104,7 +99,7 @@ def main(args: list[str]) -> int:
                           f"{', '.join(list_attentions())}")
     if "softmax" not in names:
         names = ["softmax", *names]  # ratios need the reference measured in the same run
-    with nullcontext() if gpu else steady_cpu_allocator():
+    with timing_process(opts.threads, cpu=not gpu):
         return run_mode(names, opts, device, gpu)
 
 

@@ -8,14 +8,13 @@ their whole life then varies between passes, so it shows in a cell's spread inst
 from __future__ import annotations
 
 import random
-from contextlib import nullcontext
 from dataclasses import replace
 
 import torch
 
 from .layer import (BenchSettings, add_ratios, out_of_memory_as_status, prepare_step, progress_line,
                     write_bench_record)
-from .timing import (BlockTimer, layout_padding, ratio_summary, steady_cpu_allocator, time_rounds,
+from .timing import (BlockTimer, layout_padding, ratio_summary, time_rounds, timing_process,
                      time_summary)
 
 
@@ -82,9 +81,7 @@ def run_pass_in_new_process(names: list[str], settings: BenchSettings, index: in
 
 
 def _pass_in_this_process(names: list[str], settings: BenchSettings, index: int, cells: dict) -> dict:
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
-    with steady_cpu_allocator() if torch.device(settings.device).type == "cpu" else nullcontext():
+    with timing_process(settings.threads, cpu=torch.device(settings.device).type == "cpu"):
         return run_pass(names, settings, index, cells, progress=lambda line: print(line, flush=True))
 
 

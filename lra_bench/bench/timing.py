@@ -15,7 +15,7 @@ import math
 import random
 import time
 import timeit
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import torch
@@ -86,7 +86,18 @@ def torch_threads(threads: int | None):
 
 def timed_blocks(settings) -> int:
     """How many blocks one cell is timed in: `repeats` in each of its `passes`."""
-    return max(settings.repeats, 1) * max(getattr(settings, "passes", 1), 1)
+    return max(settings.repeats, 1) * max(settings.passes, 1)
+
+
+@contextmanager
+def timing_process(threads: int | None, cpu: bool):
+    """This process set up to time steps: torch on `threads` threads (None: as it is) and, on a CPU,
+    glibc's malloc held steady (`steady_cpu_allocator`). The bench command and each pass's own process
+    (passes.py) run inside it."""
+    if threads:
+        torch.set_num_threads(threads)
+    with steady_cpu_allocator() if cpu else nullcontext():
+        yield
 
 
 def layout_padding(seed: int) -> torch.Tensor:
