@@ -213,7 +213,7 @@ def test_model_step_bench_compiles_only_when_asked(monkeypatch):
     assert len(calls) == 1
 
 
-def test_rounds_pair_every_variant_with_the_softmax_blocks_on_either_side_in_a_fresh_order():
+def test_rounds_pair_every_variant_with_the_softmax_blocks_around_its_group_in_a_fresh_order():
     from lra_bench.bench.timing import time_rounds
 
     clock, log = iter(range(1, 100)), []
@@ -223,19 +223,47 @@ def test_rounds_pair_every_variant_with_the_softmax_blocks_on_either_side_in_a_f
             self.name = name
 
         def block(self):
-            log.append(self.name)
-            return float(next(clock))
+            log.append((self.name, float(next(clock))))
+            return log[-1][1]
 
     reference_times, measured, failed = time_rounds(Blocks("S"), {"a": Blocks("a"), "b": Blocks("b"),
                                                                   "c": Blocks("c")}, rounds=4, seed=1)
     assert failed == []
-    assert len(log) == 4 * 7 and len(reference_times) == 16  # per round: S a S b S c S
-    assert all(log[7 * k:7 * k + 7:2] == ["S"] * 4 for k in range(4))
-    rounds = [tuple(log[7 * k + 1:7 * k + 7:2]) for k in range(4)]
+    names = [name for name, _ in log]
+    assert len(log) == 4 * 6 and len(reference_times) == 12  # per round: S x y S z S (two variants a group)
+    assert all([names[6 * k + i] for i in (0, 3, 5)] == ["S"] * 3 for k in range(4))
+    rounds = [tuple(names[6 * k + i] for i in (1, 2, 4)) for k in range(4)]
     assert all(sorted(r) == ["a", "b", "c"] for r in rounds) and len(set(rounds)) > 1  # the order changes
+    expected = {name: [] for name in "abc"}
+    for k in range(4):
+        ticks = [tick for _, tick in log[6 * k:6 * k + 6]]
+        for i, (before, after) in ((1, (0, 3)), (2, (0, 3)), (4, (3, 5))):
+            expected[names[6 * k + i]].append(ticks[i] / ((ticks[before] + ticks[after]) / 2))
     for name, (times, ratios) in measured.items():
-        assert len(times) == len(ratios) == 4
-        assert all(ratio == pytest.approx(t / t) for t, ratio in zip(times, ratios))  # V_t / mean(S_t-1, S_t+1) = 1
+        assert len(times) == 4 and ratios == pytest.approx(expected[name])
+    log.clear()
+    time_rounds(Blocks("S"), {"a": Blocks("a"), "b": Blocks("b")}, rounds=1, group=1)
+    assert [name for name, _ in log][::2] == ["S"] * 3  # group=1: S a S b S
+
+
+def test_rounds_drop_a_variant_that_runs_out_of_memory_and_keep_its_group_partner():
+    from lra_bench.bench.timing import time_rounds
+
+    class Blocks:
+        def __init__(self, ms, fail=False):
+            self.ms, self.fail, self.calls = ms, fail, 0
+
+        def block(self):
+            self.calls += 1
+            if self.fail:
+                raise torch.OutOfMemoryError("CUDA out of memory")
+            return self.ms
+
+    big = Blocks(1.0, fail=True)
+    reference_times, measured, failed = time_rounds(Blocks(2.0), {"a": Blocks(1.0), "big": big}, rounds=3, group=2)
+    assert failed == ["big"] and big.calls == 1  # dropped from later rounds
+    assert measured["a"][1] == [0.5, 0.5, 0.5] and measured["big"] == ([], [])
+    assert len(reference_times) == 3 * 2
 
 
 def test_each_pass_builds_fresh_layers_and_profiles_memory_once(monkeypatch):
@@ -249,7 +277,7 @@ def test_each_pass_builds_fresh_layers_and_profiles_memory_once(monkeypatch):
     linear = next(r for r in rows if r["attention"] == "linear" and r["mode"] == "train")
     assert linear["ratio_pairs"] == 6 and linear["timings"] == 6 and linear["passes"] == 3
     softmax = next(r for r in rows if r["attention"] == "softmax" and r["mode"] == "train")
-    assert softmax["timings"] == 3 * 2 * (2 + 1)  # per pass and round: one block before each variant's, one after
+    assert softmax["timings"] == 3 * 2 * (1 + 1)  # per pass and round: S linear cosformer S (one group of two)
 
 
 def test_steady_cpu_allocator_keeps_large_tensors_off_mmap_and_gives_the_setting_back():

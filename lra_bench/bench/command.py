@@ -15,7 +15,7 @@ from ..device import resolve_device
 from ..errors import ConfigError
 from .compare import compare_command
 from .decode import decode_bench
-from .layer import CPU_LENGTHS, GPU_LENGTHS, emit, format_table, layer_settings, write_bench_record
+from .layer import CPU_LENGTHS, CPU_PASSES, GPU_LENGTHS, emit, format_table, layer_settings, write_bench_record
 from .passes import run_bench, with_seed
 from .model_step import model_bench
 from .speed_check import check_bench
@@ -40,7 +40,7 @@ def main(args: list[str]) -> int:
                              "of the per-pair ratio (default 3 on a CPU; 5 on CUDA and with --model)")
     parser.add_argument("--passes", type=int, default=None,
                         help="passes over the whole grid, each with fresh layers and inputs, so a cell's spread holds "
-                             "what one instance and one stretch of the run cannot show (default 6 on a CPU; 1 on "
+                             "what one instance and one stretch of the run cannot show (default 12 on a CPU; 1 on "
                              "CUDA, where each pass compiles again)")
     parser.add_argument("--process-per-pass", action=argparse.BooleanOptionalAction, default=None,
                         help="run each pass in a fresh Python process, so that process-wide luck (code and heap "
@@ -86,7 +86,7 @@ def main(args: list[str]) -> int:
     if opts.repeats is None:
         opts.repeats = 5 if gpu or opts.model else 3
     if opts.passes is None:
-        opts.passes = 1 if gpu else 6
+        opts.passes = 1 if gpu else CPU_PASSES
     if opts.process_per_pass is None:
         opts.process_per_pass = not gpu
     if "," in opts.attentions or opts.attentions in list_attentions():
