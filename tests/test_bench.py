@@ -321,15 +321,17 @@ def _bench_record(cells):
                        version=2)
 
 
-def test_two_runs_agree_when_ratios_differ_by_less_than_the_smaller_iqr():
+def test_two_runs_agree_when_ratios_differ_by_no_more_than_their_pooled_iqr():
     from lra_bench.bench.compare import compare_cells
 
     first = _bench_record({"a": (0.50, 0.04, False), "b": (0.50, 0.02, False), "c": (0.50, 0.02, True),
-                           "d": (1.00, 0.05, False)})
+                           "d": (1.00, 0.05, False), "f": (0.50, 0.01, False)})
     second = _bench_record({"a": (0.53, 0.05, False), "b": (0.53, 0.05, False), "c": (0.60, 0.02, False),
-                            "e": (1.0, 0.1, False)})
+                            "e": (1.0, 0.1, False), "f": (0.56, 0.07, False)})
     verdicts = {c["attention"]: c["verdict"] for c in compare_cells(first, second)}
-    assert verdicts == {"a": "agree", "b": "DISAGREE", "c": "unstable"}  # d, e: in one run only
+    # b: 0.03 apart, over the smaller IQR, within the pooled sqrt((0.02^2 + 0.05^2) / 2) = 0.038;
+    # f: 0.06 apart, within the larger IQR (0.07), over the pooled 0.050; d, e: in one run only
+    assert verdicts == {"a": "agree", "b": "agree", "c": "unstable", "f": "DISAGREE"}
 
 
 def test_bench_compare_reads_two_records_or_the_store(tmp_path, capsys):

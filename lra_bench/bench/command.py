@@ -72,7 +72,7 @@ def main(args: list[str]) -> int:
     parser.add_argument("--compare", nargs="*", default=None, metavar="RECORD",
                         help="compare two layer-bench runs instead of measuring: two record files, or none for the "
                              "store's two newest with the same settings; a cell agrees when its ratios differ by no "
-                             "more than the smaller IQR, or says it was marked unstable; exit 1 when one disagrees "
+                             "more than their pooled IQR, or says it was marked unstable; exit 1 when one disagrees "
                              "unmarked")
     parser.add_argument("--wandb", action="store_true", help="also log the rows to W&B (job_type bench; "
                         "WANDB_MODE, offline when unset)")
