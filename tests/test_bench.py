@@ -183,7 +183,48 @@ def test_bench_prints_progress_and_record_path_and_no_profiler_lines(tmp_path):
     import re
     assert re.search(r"\| linear +\| [0-9.]+ ±[0-9.]+ ms \([0-9.]+x IQR [0-9.]+( unstable)?\)", run.stdout), run.stdout
     assert "pass 2/2 4/4 L=64" in run.stdout and "a process per pass" in run.stdout  # the CPU default: each
-    # pass in a fresh process, whose lines reach the same stdout
+    # pass in a fresh process, whose lines reach the same stdout, in order
+    lines = ["bench on cpu", "pass 1/2 1/4 L=64", "pass 1/2 2/4 L=64", "pass 2/2 3/4 L=64", "pass 2/2 4/4 L=64",
+             "| linear", "record: "]
+    at = [run.stdout.find(line) for line in lines]
+    assert -1 not in at and at == sorted(at), dict(zip(lines, at))
+
+
+def test_a_pass_whose_process_dies_fails_the_run_instead_of_hanging():
+    import multiprocessing
+    import os
+    import signal
+    import threading
+    import time
+    from concurrent.futures.process import BrokenProcessPool
+
+    def kill_the_pass():
+        deadline = time.time() + 120
+        while time.time() < deadline and not multiprocessing.active_children():
+            time.sleep(0.05)
+        time.sleep(0.5)
+        for child in multiprocessing.active_children():
+            os.kill(child.pid, signal.SIGKILL)
+
+    settings = BenchSettings(lengths=(64,), batch=1, dim=32, num_heads=2, repeats=10_000, passes=1, min_run_time=600,
+                             process_per_pass=True, seed=0)  # a pass of hours, unless killed
+    threading.Thread(target=kill_the_pass, daemon=True).start()
+    started = time.time()
+    with pytest.raises(BrokenProcessPool):
+        run_bench(["softmax", "linear"], settings, None, progress=lambda *_: None)
+    assert time.time() - started < 120
+
+
+def test_more_than_one_thread_is_timed_on_the_wall_clock():
+    import timeit
+
+    from lra_bench.bench.timing import BlockTimer, clock_name, cpu_clock
+
+    one, two = BenchSettings(threads=1), BenchSettings(threads=2)
+    assert cpu_clock(one) and not cpu_clock(two)  # process CPU time would add two threads' time up
+    assert clock_name(one) == "process CPU time" and clock_name(two) == "wall time"
+    timer = BlockTimer(lambda: None, torch.device("cpu"), two, runs=1)
+    assert timer.timer.timer is timeit.default_timer and timer.block() >= 0
 
 
 def test_a_ratio_is_unstable_when_softmax_is():
