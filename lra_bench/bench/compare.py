@@ -3,8 +3,8 @@
 Issue 19's test of the bench's statistics: run `make bench` twice in a row; every cell's ratio to
 softmax must agree within its printed IQR, or the cell must be marked unstable. Each run prints an IQR
 for the cell (of its per-pair ratios, `0.52x IQR 0.03`), both estimates of one spread; two cells
-agree when their ratios differ by no more than the two pooled (`pooled_iqr`: the root mean square,
-as variances pool). The smaller of the two would be biased low (the minimum of two noisy estimates:
+agree when their ratios differ by no more than the two IQRs pooled (`pooled_iqr`: the root mean
+square, as variances pool); a cell that does not agree prints the difference and the pooled IQR. The smaller of the two would be biased low (the minimum of two noisy estimates:
 drawn from a model of this machine's records, it fails ~0.5 of 152 cells at 36 pairs where the pooled
 IQR fails ~0.07), the larger biased high; the printed summary counts both too. A cell that disagrees
 is `unstable` when either run marked it so, and a DISAGREEMENT otherwise. Only ratios timed interleaved with softmax (`ratio_pairs`) are
@@ -48,35 +48,40 @@ def compare_cells(first: BenchRecord, second: BenchRecord) -> list[dict]:
     for key in sorted(a.keys() & b.keys(), key=lambda k: (k[0] != "train", k[1], k[2])):
         one, two = a[key], b[key]
         difference = abs(one["time_vs_softmax"] - two["time_vs_softmax"])
-        if difference <= pooled_iqr(one["ratio_iqr"], two["ratio_iqr"]):
+        pooled = pooled_iqr(one["ratio_iqr"], two["ratio_iqr"])
+        if difference <= pooled:
             verdict = "agree"
         elif one["ratio_unstable"] or two["ratio_unstable"]:
             verdict = "unstable"
         else:
             verdict = "DISAGREE"
         compared.append({"mode": key[0], "attention": key[1], "length": key[2], "verdict": verdict,
-                         "difference": difference, "first": one, "second": two})
+                         "difference": difference, "pooled_iqr": pooled, "first": one, "second": two})
     return compared
 
 
 def format_comparison(compared: list[dict], first: BenchRecord, second: BenchRecord) -> str:
-    """The counts, then per mode a table: `ratio IQR | ratio IQR mark` per variant and length."""
+    """The counts, then per mode a table: `ratio IQR | ratio IQR mark` per variant and length, and for a
+    cell that does not agree `(difference > pooled IQR)`."""
     import pandas as pd
 
     counts = {v: sum(c["verdict"] == v for c in compared) for v in VERDICTS}
-    within = {rule.__name__: sum(c["difference"] <= rule(c["first"]["ratio_iqr"], c["second"]["ratio_iqr"])
-                                 for c in compared) for rule in (min, max)}
+    within_smaller = sum(c["difference"] <= min(c["first"]["ratio_iqr"], c["second"]["ratio_iqr"]) for c in compared)
+    within_larger = sum(c["difference"] <= max(c["first"]["ratio_iqr"], c["second"]["ratio_iqr"]) for c in compared)
 
     def side(row):
         return f"{row['time_vs_softmax']:.3f} IQR {row['ratio_iqr']:.3f}" + ("u" if row["ratio_unstable"] else "")
 
+    def cell(c):
+        text = f"{side(c['first'])} \\| {side(c['second'])} {MARK[c['verdict']]}"
+        return text if c["verdict"] == "agree" else text + f" ({c['difference']:.3f} > {c['pooled_iqr']:.3f})"
+
     lines = [f"run 1: {first.run_id}", f"run 2: {second.run_id}",
              f"{len(compared)} cells: {counts['agree']} agree within their pooled IQR, {counts['unstable']} differ "
              f"and are marked unstable, {counts['DISAGREE']} differ unmarked (DISAGREE); within the smaller of "
-             f"the two IQRs {within['min']} agree, within the larger {within['max']}"]
+             f"the two IQRs {within_smaller} agree, within the larger {within_larger}"]
     frame = pd.DataFrame([{"mode": c["mode"], "attention": c["attention"], "length": c["length"],
-                           "cell": f"{side(c['first'])} \\| {side(c['second'])} {MARK[c['verdict']]}"}
-                          for c in compared])
+                           "cell": cell(c)} for c in compared])
     for mode in dict.fromkeys(frame["mode"]) if len(frame) else ():
         table = frame[frame["mode"] == mode].pivot(index="attention", columns="length", values="cell")
         lines.append(f"\n### {mode}: time vs softmax, run 1 | run 2 (`u` marked unstable; `=` agree, "

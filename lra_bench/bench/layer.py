@@ -57,7 +57,7 @@ class BenchSettings:
     causal: bool = False
     dtype: str = "float32"
     warmup: int = 1
-    repeats: int = 3  # timed blocks of each cell per pass (each paired with softmax's neighbouring blocks)
+    repeats: int = 3  # timed blocks of each cell per pass (each paired with the softmax blocks around its group)
     passes: int = CPU_PASSES  # passes over the whole grid, each with fresh layers and inputs
     seed: int | None = None  # of the passes' heap padding and round orders; None: drawn per run (recorded)
     process_per_pass: bool = False  # each pass in a fresh Python process (`run_pass_in_new_process`)

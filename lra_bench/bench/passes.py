@@ -72,10 +72,8 @@ def run_pass_in_new_process(names: list[str], settings: BenchSettings, index: in
     `process_per_pass=False` for those (the tests do). The new process prints its progress lines
     itself, to the same standard output."""
     import multiprocessing
-    import sys
     from concurrent.futures import ProcessPoolExecutor
 
-    sys.stdout.flush()  # the lines printed so far come before the new process's
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         return pool.submit(_pass_in_this_process, names, settings, index, cells).result()  # a killed one raises
 

@@ -4,7 +4,8 @@ interval for a median, the 10% rule that marks a figure unstable).
 
 Why interleaved: on a shared machine load drifts; timing all of softmax and then all of a variant
 compares two loads (the same `make bench` run twice once gave linear at 1024 0.24x and 0.89x). Blocks
-S V S V ... S slow both sides of a pair alike, so the per-pair ratio holds.
+S V S V ... S (or S V V S ...) slow a variant and the softmax blocks around it alike, so the per-pair
+ratio holds.
 """
 
 from __future__ import annotations
@@ -155,21 +156,21 @@ def time_rounds(reference, variants: dict, rounds: int, seed: int = 0,
         shuffle(order)
         before = reference.block()
         reference_times.append(before)
-        running = [n for n in order if n not in failed]
-        for start in range(0, len(running), max(group, 1)):
-            timed = {}
-            for name in running[start:start + max(group, 1)]:
+        running, size = [n for n in order if n not in failed], max(group, 1)
+        for start in range(0, len(running), size):
+            group_times = {}
+            for name in running[start:start + size]:
                 try:
-                    timed[name] = variants[name].block()
+                    group_times[name] = variants[name].block()
                 except Exception as err:
                     if not is_out_of_memory(err):
                         raise
                     failed.append(name)
-            if not timed:
-                continue
+            if not group_times:
+                continue  # every variant of the group ran out of memory: nothing to pair a block with
             after = reference.block()
             reference_times.append(after)
-            for name, time in timed.items():
+            for name, time in group_times.items():
                 measured[name][0].append(time)
                 measured[name][1].append(time / ((before + after) / 2))
             before = after
@@ -240,7 +241,8 @@ def ratio_summary(ratios: list[float], passes: list[int] | None = None) -> dict:
 def ratio_text(ratio: float, iqr: float | None = None, unstable: bool = False,
                interval: list[float] | None = None) -> str:
     """A ratio to softmax as the bench prints it: `0.52x IQR 0.03 unstable` for a paired ratio (the IQR of
-    its per-pair ratios: two runs agree when their ratios differ by less than it), `0.52x [0.45-0.60]` for
+    its per-pair ratios: `bench --compare` has two runs agree when their ratios differ by no more than
+their two IQRs pooled), `0.52x [0.45-0.60]` for
     a ratio of cells timed apart (the range their quartiles allow)."""
     text = f"{ratio:.2f}x"
     if iqr is not None:
