@@ -178,19 +178,23 @@ def write_report(store: Path, out: Path, reference_path: Path | None = None,
     paths). LRA Table 2 is read from `reference_speed.csv` beside `reference_path`. `records`: the
     store's, when the caller has loaded them already (`lra-bench report` shares them with the site)."""
     records = load_records(store, on_skip) if records is None else records
-    frame = records_frame(records)
-    if frame.empty:
-        return f"(no run records in {store}: run `lra-bench sweep` or `lra-bench train` first)", []
-    display, numeric = leaderboard(frame)
-    summary = summarise(frame)
-    lra_rows = leaderboard_rows(records, Path(reference_path).parent) if reference_path else []
-    bench = latest_bench(records)
+    frame, bench = records_frame(records), latest_bench(records)
+    if frame.empty and bench.empty:
+        return f"(no records in {store}: run `lra-bench sweep`, `lra-bench train` or `lra-bench bench` first)", []
     speed_reference = (load_reference(Path(reference_path).with_name("reference_speed.csv")) if reference_path
                        else pd.DataFrame())
     published_speed = published_speed_table(bench, speed_reference)
     out.mkdir(parents=True, exist_ok=True)
     plots = out / "plots"
     plots.mkdir(exist_ok=True)
+    if frame.empty:  # a bench before any training run: its tables and plots already say something
+        text = (f"(no run records in {store} yet: the accuracy tables need `lra-bench sweep` or `lra-bench train`)"
+                + _published_speed_text(bench, published_speed))
+        (out / "leaderboard.md").write_text("# Leaderboard\n\n" + text + "\n")
+        return text, [out / "leaderboard.md", *_bench_plots(bench, plots)]
+    display, numeric = leaderboard(frame)
+    summary = summarise(frame)
+    lra_rows = leaderboard_rows(records, Path(reference_path).parent) if reference_path else []
     failures = frame[frame.status != "ok"]
     notes = "".join(f"\n- {r.attention} on {r.task} (seed {r.seed}): {r.status}: {r.error}"
                     for r in failures.itertuples())
@@ -215,10 +219,7 @@ def write_report(store: Path, out: Path, reference_path: Path | None = None,
                  + "\n\n(test accuracy, %; avg over ListOps, Text, Retrieval, Image, Pathfinder as LRA Table 1, only "
                    "where all five have a number; an empty cell of ours: no run on that task; our CPU presets such "
                    "as listops_small are not LRA tasks and appear only above)")
-    if not published_speed.empty:
-        text += (f"\n\n## One attention layer (train step) relative to softmax, beside LRA Table 2 ({bench.device.iloc[0]}"
-                 " here; LRA: whole model, byte-level Text, batch 32, TPU v3)\n\n"
-                 + published_speed.to_markdown(index=False))
+    text += _published_speed_text(bench, published_speed)
     written = [out / "leaderboard.md", out / "leaderboard.csv", out / "leaderboard.tex", plots / "leaderboard.png",
                out / "leaderboard_long.csv"]
     written[0].write_text("# Leaderboard\n\n" + text + "\n")
@@ -233,13 +234,26 @@ def write_report(store: Path, out: Path, reference_path: Path | None = None,
     if plot_learning_curves(records, summary, plots / "learning_curves.png"):
         written.append(plots / "learning_curves.png")
     if not bench.empty:
-        plot_scaling(bench, "ms", "time per step (ms)", plots / "speed_vs_length.png")
-        plot_scaling(bench, "peak_bytes", "peak memory (MiB)", plots / "memory_vs_length.png", scale=2**-20)
-        written += [plots / "speed_vs_length.png", plots / "memory_vs_length.png"]
+        written += _bench_plots(bench, plots)
         if plot_accuracy_vs_speed(numeric, bench, plots / "accuracy_vs_speed.png", summary,
                                   published_points(lra_rows, speed_reference)):
             written.append(plots / "accuracy_vs_speed.png")
     return text, written
+
+
+def _published_speed_text(bench: pd.DataFrame, published_speed: pd.DataFrame) -> str:
+    """The section putting our layer's ratios beside LRA Table 2's ('' without both)."""
+    if published_speed.empty:
+        return ""
+    return (f"\n\n## One attention layer (train step) relative to softmax, beside LRA Table 2 ({bench.device.iloc[0]}"
+            " here; LRA: whole model, byte-level Text, batch 32, TPU v3)\n\n" + published_speed.to_markdown(index=False))
+
+
+def _bench_plots(bench: pd.DataFrame, plots: Path) -> list[Path]:
+    """Time and memory against length from the latest layer bench (LRA Figure 3's axes)."""
+    plot_scaling(bench, "ms", "time per step (ms)", plots / "speed_vs_length.png")
+    plot_scaling(bench, "peak_bytes", "peak memory (MiB)", plots / "memory_vs_length.png", scale=2**-20)
+    return [plots / "speed_vs_length.png", plots / "memory_vs_length.png"]
 
 
 def log_report(out: Path, written: list[Path]):

@@ -101,6 +101,19 @@ def test_bench_records_become_scaling_plots(tmp_path):
     assert {"speed_vs_length.png", "memory_vs_length.png", "accuracy_vs_speed.png"} <= set(names)
 
 
+def test_a_bench_before_any_training_run_still_gets_its_plots_and_table(tmp_path):
+    from lra_bench.bench.layer import BenchSettings
+    from lra_bench.bench.passes import run_bench
+
+    store = tmp_path / "runs"
+    assert write_report(store, tmp_path / "none")[1] == []  # an empty store: the one line, nothing written
+    run_bench(["softmax", "linear"], BenchSettings(lengths=(64, 128), batch=1, dim=32, num_heads=2, repeats=1, passes=1),
+              str(store), progress=lambda *_: None)
+    text, paths = write_report(store, tmp_path / "out")
+    assert {p.name for p in paths} == {"leaderboard.md", "speed_vs_length.png", "memory_vs_length.png"}
+    assert all(p.stat().st_size > 0 for p in paths) and "accuracy tables need `lra-bench sweep`" in text
+
+
 def test_causal_task_says_why_a_non_causal_variant_has_no_cell(tmp_path):
     store = tmp_path / "runs"
     write_record(store, dict(_record("softmax", "recall", 0, 0.3), config={"model": {"causal": True}}))
