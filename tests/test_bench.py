@@ -486,3 +486,12 @@ def test_bench_compare_picks_the_two_newest_layer_records_past_a_model_record(tm
     assert main(["bench", "--compare", "--store", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "run 1: bench__a__0" in out and "run 2: bench__a__1" in out and "1 cells: 1 agree" in out
+
+
+def test_a_cpu_device_label_counts_its_threads_in_words(monkeypatch):
+    from lra_bench.device import describe_device
+
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert describe_device("cpu").endswith(", 1 thread)")  # the plots' titles and every record's device
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    assert describe_device("cpu").endswith(", 2 threads)")
