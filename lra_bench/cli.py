@@ -107,6 +107,15 @@ def cmd_sweep(args: list[str]) -> int:
     return sweep_summary(manifest, len(jobs), not_applicable)
 
 
+def check_reference(path: Path):
+    """`report --reference`: the report reads a folder of published tables named as the package's
+    (reference.csv; reference_more.csv and reference_speed.csv beside it where there are such), so a
+    file of another name would be silently passed over: refused in one line instead."""
+    if path.name != "reference.csv" or not path.is_file():
+        raise ConfigError(f"report --reference {path}: expected an existing file named reference.csv (optional "
+                          f"beside it: reference_more.csv, reference_speed.csv), or '' for none")
+
+
 def cmd_report(args: list[str]) -> int:
     import argparse
 
@@ -117,7 +126,8 @@ def cmd_report(args: list[str]) -> int:
     parser.add_argument("--store", default=str(PROJECT_ROOT / "results" / "runs"), help="results store folder")
     parser.add_argument("--out", default=str(PROJECT_ROOT / "results"), help="where tables and plots go")
     parser.add_argument("--reference", default=str(REFERENCE_DIR / "reference.csv"),
-                        help="published accuracies to put beside ours ('' = none)")
+                        help="published accuracies to put beside ours: a reference.csv, read with the "
+                             "reference_more.csv and reference_speed.csv beside it where present ('' = none)")
     parser.add_argument("--wandb", action="store_true", help="also log the leaderboard and plots to W&B "
                         "(job_type report; WANDB_MODE, offline when unset)")
     site = parser.add_mutually_exclusive_group()
@@ -125,6 +135,8 @@ def cmd_report(args: list[str]) -> int:
                       "plots and the site)")
     site.add_argument("--no-html", action="store_true", help="the tables and plots without the site")
     opts = parser.parse_args(args)
+    if opts.reference:
+        check_reference(Path(opts.reference))
     from .report import write_report
     from .results import load_records
 

@@ -136,3 +136,17 @@ def test_importing_the_attention_package_with_a_missing_include_path_skips_it_in
     assert done.stderr.splitlines() == [f"lra-bench: warning: skipped plugin (LRA_BENCH_INCLUDE {tmp_path}/nowhere): "
                                         "FileNotFoundError: no such file or folder"]
     assert int(done.stdout) >= 21
+
+
+def test_report_refuses_a_reference_it_would_not_read(tmp_path, capsys):
+    from lra_bench.cli import main
+
+    other = tmp_path / "my_numbers.csv"  # the report reads reference.csv by name: another name was passed over
+    other.write_text("attention,task,accuracy\n")
+    assert main(["report", "--store", str(tmp_path / "runs"), "--out", str(tmp_path / "out"),
+                 "--reference", str(other)]) == 2
+    error = capsys.readouterr().err
+    assert f"report --reference {other}: expected an existing file named reference.csv" in error
+    assert main(["report", "--store", str(tmp_path / "runs"), "--out", str(tmp_path / "out"),
+                 "--reference", str(tmp_path / "reference.csv")]) == 2  # absent
+    assert not (tmp_path / "out").exists()  # refused before anything was written
