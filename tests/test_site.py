@@ -198,3 +198,19 @@ def test_report_builds_the_site_beside_the_tables_and_ends_with_its_path(tmp_pat
                  "--reference", ""]) == 0
     assert not (tmp_path / "html" / "leaderboard.md").exists()
     assert 'data-origin="published"' not in (tmp_path / "html" / "site" / "index.html").read_text()
+
+
+def test_a_speed_point_is_the_median_of_the_seeds_that_finished(tmp_path):
+    from lra_bench.leaderboard import leaderboard_rows
+    from lra_bench.results import load_records
+    from lra_bench.site.figures import accuracy_vs_speed
+
+    store = tmp_path / "runs"
+    write_record(store, _run("listops_small", "softmax", 0, 0.40, speed=800.0))
+    diverged = _run("listops_small", "softmax", 1, None, status="diverged")
+    diverged["throughput"] = {"train_examples_per_s": 99999.0}  # it trained, then failed
+    write_record(store, diverged)
+    records = load_records(store)
+    rows = [r for r in leaderboard_rows(records, tasks=["listops_small"]) if r.origin == "ours"]
+    chart = accuracy_vs_speed([r for r in records if r.kind == "run"], rows)
+    assert "800 examples/s" in chart and "99,999" not in chart and "50,400" not in chart  # not the two's median

@@ -11,17 +11,18 @@ from . import charts
 from .pages import mib, val_accuracy_points
 
 def accuracy_vs_speed(runs: list[RunRecord], rows: list[Row]) -> str:
-    """One point per shown cell with a number: x train examples/s (median over its seeds), y accuracy,
-    area peak memory; a series per task."""
+    """One point per shown cell with a number: x train examples/s (median over its seeds that finished, as
+    the report's speed column), y accuracy, area peak memory; a series per task."""
     by_id = {r.run_id: r for r in runs}
     series: dict[str, charts.Series] = {}
     for row in rows:
         for cell in row.cells.values():
             if cell.mean is None or not cell.run_ids:
                 continue
-            speeds = [by_id[i].throughput.get("train_examples_per_s") for i in cell.run_ids if i in by_id]
+            done = [by_id[i] for i in cell.run_ids if i in by_id and by_id[i].status == "ok"]  # as the report's
+            speeds = [r.throughput.get("train_examples_per_s") for r in done]
             speeds = [s for s in speeds if isinstance(s, (int, float)) and s > 0]
-            memory = [by_id[i].throughput.get("peak_memory_bytes") for i in cell.run_ids if i in by_id]
+            memory = [r.throughput.get("peak_memory_bytes") for r in done]
             memory = [m for m in memory if isinstance(m, (int, float))]
             if not speeds:
                 continue
