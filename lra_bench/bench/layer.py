@@ -43,7 +43,8 @@ CPU_LENGTHS = (256, 512, 1024, 2048)
 # spread of single pairs), and the median moves by ~1/sqrt(pairs) of that spread, more where a pass's
 # pairs share its luck (this VM: intra-class correlation 0.2-0.47 between a pass's pairs). Drawn from that
 # model, 152 cells fail the two-run check (`bench --compare`, within the pooled IQR) 2.4 times at 6 passes
-# (measured here: 1-5) and 0.07 at 12 (measured: 0); within the smaller IQR 6-8 (measured: 6, 7) and 0.5 (2).
+# (measured here: 2, 3) and 0.07 at 12 (measured: 0, 0); within the smaller IQR 6-8 (measured: 7, 16) and 0.5
+# (measured: 3, 1). results/bench/ has the pairs.
 CPU_PASSES = 12
 GPU_LENGTHS = (1024, 2048, 3072, 4096, 8192, 16384)
 
