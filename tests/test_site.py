@@ -203,14 +203,19 @@ def test_report_builds_the_site_beside_the_tables_and_ends_with_its_path(tmp_pat
 def test_a_speed_point_is_the_median_of_the_seeds_that_finished(tmp_path):
     from lra_bench.leaderboard import leaderboard_rows
     from lra_bench.results import load_records
-    from lra_bench.site.figures import accuracy_vs_speed
+    from lra_bench.site.figures import accuracy_vs_speed, curves_by_task
 
     store = tmp_path / "runs"
-    write_record(store, _run("listops_small", "softmax", 0, 0.40, speed=800.0))
-    diverged = _run("listops_small", "softmax", 1, None, status="diverged")
-    diverged["throughput"] = {"train_examples_per_s": 99999.0}  # it trained, then failed
+    write_record(store, _run("listops_small", "softmax", 1, 0.40, speed=800.0))
+    diverged = _run("listops_small", "softmax", 0, None, status="diverged")  # seed 0: the cell's first run id
+    diverged["throughput"] = {"train_examples_per_s": 99999.0, "peak_memory_bytes": 9000 * 2**20}  # it trained,
+    diverged["history"] = [{"step": 30, "train_loss": 9.0, "val_accuracy": 0.99, "val_loss": 9.0}]  # then failed
     write_record(store, diverged)
     records = load_records(store)
     rows = [r for r in leaderboard_rows(records, tasks=["listops_small"]) if r.origin == "ours"]
-    chart = accuracy_vs_speed([r for r in records if r.kind == "run"], rows)
+    runs = [r for r in records if r.kind == "run"]
+    chart = accuracy_vs_speed(runs, rows)
     assert "800 examples/s" in chart and "99,999" not in chart and "50,400" not in chart  # not the two's median
+    assert "300" in chart and "9,000" not in chart and "9000" not in chart  # its memory neither
+    curve = curves_by_task(runs, rows)["listops_small"]
+    assert "40.0" in curve and "99.0" not in curve  # the learning curve: the seed that finished

@@ -54,12 +54,13 @@ def scaling(bench: list[BenchRecord], key: str, label: str, scale: float = 1.0) 
 
 
 def curves_by_task(runs: list[RunRecord], rows: list[Row]) -> dict[str, str]:
-    """Per task, validation accuracy against step of each shown cell's first seed."""
+    """Per task, validation accuracy against step of each shown cell's first seed that finished (as the
+    report's learning curves)."""
     by_id = {r.run_id: r for r in runs}
     per_task: dict[str, list[charts.Series]] = {}
     for row in rows:
         for cell in row.cells.values():
-            record = by_id.get(cell.run_ids[0]) if cell.run_ids else None
+            record = next((by_id[i] for i in cell.run_ids if i in by_id and by_id[i].status == "ok"), None)
             if record is None or not record.history:
                 continue
             points = val_accuracy_points(record, f"{row.model}, ")
