@@ -152,7 +152,9 @@ def cmd_report(args: list[str]) -> int:
         if opts.wandb:
             from .report import log_report
 
-            print(f"W&B: {log_report(Path(opts.out), written)}")
+            logged = log_report(Path(opts.out), written)
+            print(f"W&B: {logged}" if logged else "W&B: nothing logged (no run records; `lra-bench bench --wandb` "
+                  "logs a bench's rows)")
     if not opts.no_html:
         from .site import build_site
 

@@ -175,7 +175,7 @@ def _paired_text(paired: pd.DataFrame) -> str:
 def write_report(store: Path, out: Path, reference_path: Path | None = None,
                  on_skip=None, records: list | None = None) -> tuple[str, list[Path]]:
     """Write the tables (md, csv, tidy csv, tex) and plots under `out`; return (markdown text, written
-    paths). LRA Table 2 is read from `reference_speed.csv` beside `reference_path`. `records`: the
+    paths). A store with a layer bench and no run record yet gets the markdown and the bench's plots. LRA Table 2 is read from `reference_speed.csv` beside `reference_path`. `records`: the
     store's, when the caller has loaded them already (`lra-bench report` shares them with the site)."""
     records = load_records(store, on_skip) if records is None else records
     frame, bench = records_frame(records), latest_bench(records)

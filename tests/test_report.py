@@ -112,6 +112,14 @@ def test_a_bench_before_any_training_run_still_gets_its_plots_and_table(tmp_path
     text, paths = write_report(store, tmp_path / "out")
     assert {p.name for p in paths} == {"leaderboard.md", "speed_vs_length.png", "memory_vs_length.png"}
     assert all(p.stat().st_size > 0 for p in paths) and "accuracy tables need `lra-bench sweep`" in text
+    published = tmp_path / "published"  # LRA Table 2 at a length this bench has, so the section shows
+    published.mkdir()
+    (published / "reference.csv").write_text("model,attention,task,accuracy\n")
+    (published / "reference_speed.csv").write_text(
+        "model,attention,length,steps_per_s,relative_speed,memory_gb,source\n"
+        "Transformer,softmax,128,8.0,1.0,1.0,fixture\nLinear Trans.,linear,128,16.0,2.0,0.5,fixture\n")
+    text, _ = write_report(store, tmp_path / "out", published / "reference.csv")
+    assert "beside LRA Table 2" in text and "| linear" in text
 
 
 def test_causal_task_says_why_a_non_causal_variant_has_no_cell(tmp_path):
