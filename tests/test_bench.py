@@ -224,13 +224,13 @@ def test_more_than_one_thread_is_timed_on_the_wall_clock():
 
     from lra_bench.bench.timing import BlockTimer, clock_name, cpu_clock
 
-    one, two = BenchSettings(threads=1), BenchSettings(threads=2)
-    assert cpu_clock(one) and not cpu_clock(two)  # process CPU time would add two threads' time up
-    assert clock_name(one) == "process CPU time" and clock_name(two) == "wall time"
-    threads = []
-    timer = BlockTimer(lambda: threads.append(torch.get_num_threads()), torch.device("cpu"), two, runs=1)
+    one, three = BenchSettings(threads=1), BenchSettings(threads=3)
+    assert cpu_clock(one) and not cpu_clock(three)  # process CPU time would add the threads' time up
+    assert clock_name(one) == "process CPU time" and clock_name(three) == "wall time"
+    threads, before = [], torch.get_num_threads()
+    timer = BlockTimer(lambda: threads.append(torch.get_num_threads()), torch.device("cpu"), three, runs=1)
     timer.block()
-    assert timer.timer.timer is timeit.default_timer and threads == [2]
+    assert timer.timer.timer is timeit.default_timer and threads == [3] and torch.get_num_threads() == before
 
 
 def test_a_ratio_is_unstable_when_softmax_is():

@@ -4,11 +4,12 @@ Issue 19's test of the bench's statistics: run `make bench` twice in a row; ever
 softmax must agree within its printed IQR, or the cell must be marked unstable. Each run prints an IQR
 for the cell (of its per-pair ratios, `0.52x IQR 0.03`), both estimates of one spread; two cells
 agree when their ratios differ by no more than the two IQRs pooled (`pooled_iqr`: the root mean
-square, as variances pool); a cell that does not agree prints the difference and the pooled IQR. The smaller of the two would be biased low (the minimum of two noisy estimates:
-drawn from a model of this machine's records, it fails ~0.5 of 152 cells at 36 pairs where the pooled
-IQR fails ~0.07), the larger biased high; the printed summary counts both too. A cell that disagrees
-is `unstable` when either run marked it so, and a DISAGREEMENT otherwise. Only ratios timed interleaved with softmax (`ratio_pairs`) are
-compared: a ratio of cells timed apart has no per-pair IQR.
+square, as variances pool); a cell that does not agree prints the difference and the pooled IQR. The
+smaller of the two would be biased low (the minimum of two noisy estimates: drawn from a model of this
+machine's records, it fails ~0.5 of 152 cells at 36 pairs where the pooled IQR fails ~0.07), the
+larger biased high; the printed summary counts both too. A cell that disagrees is `unstable` when
+either run marked it so, and a DISAGREEMENT otherwise. Only ratios timed interleaved with softmax
+(`ratio_pairs`) are compared: a ratio of cells timed apart has no per-pair IQR.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ from .timing import BlockTimer, clock_name, cpu_clock, is_out_of_memory, ratio_t
 CPU_LENGTHS = (256, 512, 1024, 2048)
 # Passes on a CPU, 3 pairs each: 36 pairs per cell. Two runs' medians must agree within a cell's IQR (a
 # spread of single pairs), and the median moves by ~1/sqrt(pairs) of that spread, more where a pass's
-# pairs share its luck (this VM: intra-class correlation 0.2-0.47 between a pass's pairs). Drawn from that
+# pairs share its luck (this VM: intra-class correlation 0.21-0.47 between a pass's pairs). Drawn from that
 # model, 152 cells fail the two-run check (`bench --compare`, within the pooled IQR) 2.4 times at 6 passes
 # (measured here: 2, 3) and 0.07 at 12 (measured: 0, 0); within the smaller IQR 6-8 (measured: 7, 16) and 0.5
 # (measured: 3, 1). results/bench/ has the pairs.

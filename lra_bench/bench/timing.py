@@ -148,7 +148,7 @@ def time_rounds(reference, variants: dict, rounds: int, seed: int = 0,
     per variant its (block times, ratios), a ratio being V / mean(R before, R after its group), and the
     variants that ran out of memory (dropped from later rounds; the others go on). The reference running
     out of memory raises. Why groups of two: with one variant per pair of reference blocks (group=1)
-    softmax took 21 of every 41 blocks; with two, 11 of 31, and the time saved buys more pairs (what a
+    softmax took 20 of every 39 blocks of the default grid's 19 variants; with two, 11 of 30, and the time saved buys more pairs (what a
     cell's reproducibility rests on), while a group still spans only four blocks of drift."""
     order, shuffle = list(variants), random.Random(seed).shuffle
     reference_times, measured, failed = [], {name: ([], []) for name in variants}, []
@@ -242,8 +242,8 @@ def ratio_text(ratio: float, iqr: float | None = None, unstable: bool = False,
                interval: list[float] | None = None) -> str:
     """A ratio to softmax as the bench prints it: `0.52x IQR 0.03 unstable` for a paired ratio (the IQR of
     its per-pair ratios: `bench --compare` has two runs agree when their ratios differ by no more than
-their two IQRs pooled), `0.52x [0.45-0.60]` for
-    a ratio of cells timed apart (the range their quartiles allow)."""
+    their two IQRs pooled), `0.52x [0.45-0.60]` for a ratio of cells timed apart (the range their
+    quartiles allow)."""
     text = f"{ratio:.2f}x"
     if iqr is not None:
         text += f" IQR {iqr:.2f}"
