@@ -107,15 +107,6 @@ def cmd_sweep(args: list[str]) -> int:
     return sweep_summary(manifest, len(jobs), not_applicable)
 
 
-def check_reference(path: Path):
-    """`report --reference`: the report reads a folder of published tables named as the package's
-    (reference.csv; reference_more.csv and reference_speed.csv beside it where there are such), so a
-    file of another name would be silently passed over: refused in one line instead."""
-    if path.name != "reference.csv" or not path.is_file():
-        raise ConfigError(f"report --reference {path}: expected an existing file named reference.csv (optional "
-                          f"beside it: reference_more.csv, reference_speed.csv), or '' for none")
-
-
 def cmd_report(args: list[str]) -> int:
     import argparse
 
@@ -135,10 +126,11 @@ def cmd_report(args: list[str]) -> int:
                       "plots and the site)")
     site.add_argument("--no-html", action="store_true", help="the tables and plots without the site")
     opts = parser.parse_args(args)
+    from .report import check_reference, write_report
+    from .results import load_records
+
     if opts.reference:
         check_reference(Path(opts.reference))
-    from .report import write_report
-    from .results import load_records
 
     def on_skip(path, reason):
         print(f"skipped {path}: {reason}", file=sys.stderr)

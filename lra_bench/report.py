@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from .aggregate import FAILURE_MARK, cell_text, lacks_form, paired_vs_softmax, records_frame, summarise
+from .errors import ConfigError
 from .leaderboard import (LRA_TASKS, leaderboard_rows, load_reference, published_points, rows_frame,
                           rows_latex, rows_markdown)
 from .plots import plot_accuracy_vs_speed, plot_bars, plot_learning_curves, plot_scaling
@@ -170,6 +171,15 @@ def _paired_text(paired: pd.DataFrame) -> str:
         + (f" [95% ±{r.ci95:.2f}]" if pd.notna(r.ci95) else "") for r in paired.itertuples()])
     return ("\n\n## Paired with softmax (same task, same seeds): difference in test accuracy (points)\n\n"
             + cells.pivot(index="attention", columns="task", values="cell").fillna("").to_markdown())
+
+
+def check_reference(path: Path):
+    """`report --reference`: the report reads a folder of published tables named as the package's
+    (reference.csv; reference_more.csv and reference_speed.csv beside it where there are such), so a
+    file of another name would be silently passed over: refused in one line instead."""
+    if path.name != "reference.csv" or not path.is_file():
+        raise ConfigError(f"report --reference {path}: expected an existing file named reference.csv (optional "
+                          f"beside it: reference_more.csv, reference_speed.csv), or '' for none")
 
 
 def write_report(store: Path, out: Path, reference_path: Path | None = None,
