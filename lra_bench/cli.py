@@ -98,13 +98,14 @@ def cmd_sweep(args: list[str]) -> int:
         check_overrides(overrides)
     hydra_args, jobs = split_jobs(runs, pair_overrides(args))
     not_applicable = impossible_pairs(runs, args)
-    manifest = new_manifest(Path(compose(jobs[0]).paths.store_dir))
+    store = Path(compose(jobs[0]).paths.store_dir)
+    manifest = new_manifest(store)
     jobs_file = manifest / "jobs.json"
     jobs_file.write_text(json.dumps(jobs, indent=1))
     print(f"sweep: {len(jobs)} jobs in one multirun, {len(not_applicable)} n/a pairs; manifest {manifest}", flush=True)
     _launch(["hydra/sweeper=job_list", f"hydra.sweeper.jobs_file={jobs_file}",
              f"++hydra.job.env_set.{MANIFEST_ENV}={manifest}", *hydra_args], multirun=True)
-    return sweep_summary(manifest, len(jobs), not_applicable)
+    return sweep_summary(manifest, len(jobs), not_applicable, store)
 
 
 def cmd_report(args: list[str]) -> int:

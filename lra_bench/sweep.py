@@ -160,9 +160,11 @@ def note_job(record: dict):
         print(f"lra-bench: error: could not note job {record.get('run_id')} in {folder}: {err}", file=sys.stderr)
 
 
-def sweep_summary(manifest: Path, expected: int, not_applicable: list[dict]) -> int:
+def sweep_summary(manifest: Path, expected: int, not_applicable: list[dict], store: Path) -> int:
     """Tally the jobs' outcomes from the manifest (a job that left none: `no result`), keep it as
-    summary.json beside them; the exit status says whether any run did not end `ok` (1) or not (0)."""
+    summary.json beside them, and name the report of the sweep's `store` (a preset may have its own,
+    as `sweep=smoke`, which plain `lra-bench report` does not read); the exit status says whether any
+    run did not end `ok` (1) or not (0)."""
     entries = []
     for path in sorted(manifest.glob("job-*.json")):
         try:
@@ -180,9 +182,11 @@ def sweep_summary(manifest: Path, expected: int, not_applicable: list[dict]) -> 
     (manifest / "summary.json").write_text(json.dumps({"counts": counts, "jobs": entries,
                                                        "not_applicable": not_applicable}, indent=1))
     print("sweep finished: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), flush=True)
+    report = f"lra-bench report --store {store}"
+    print(f"its leaderboard: {report}", flush=True)
     failed = sum(n for status, n in counts.items() if status not in ("ok", "skipped", "n/a"))
     if failed:
         print(f"lra-bench: error: {failed} of {expected} runs did not finish ok (see the records or "
-              f"`lra-bench report`; summary {manifest / 'summary.json'})", file=sys.stderr)
+              f"`{report}`; summary {manifest / 'summary.json'})", file=sys.stderr)
         return 1
     return 0

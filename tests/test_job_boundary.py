@@ -20,6 +20,7 @@ def test_sweep_on_cuda_without_cuda_finishes_every_task_with_failed_records(work
     assert all("trainer.device=cuda: CUDA is not available" in r["error"] for r in records)
     assert "sweep finished: 4 failed" in out
     assert "lra-bench: error: 4 of 4 runs did not finish ok" in err
+    assert f"`lra-bench report --store {workspace.store}`" in err  # the sweep's own store, not the default
 
 
 def test_an_unwritable_store_is_one_line_per_run_and_the_sweep_goes_on(workspace, capsys, tmp_path):
