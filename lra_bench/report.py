@@ -185,7 +185,8 @@ def check_reference(path: Path):
 def write_report(store: Path, out: Path, reference_path: Path | None = None,
                  on_skip=None, records: list | None = None) -> tuple[str, list[Path]]:
     """Write the tables (md, csv, tidy csv, tex) and plots under `out`; return (markdown text, written
-    paths). A store with a layer bench and no run record yet gets the markdown and the bench's plots. LRA Table 2 is read from `reference_speed.csv` beside `reference_path`. `records`: the
+    paths). A store with a layer bench and no run record yet gets the markdown and the bench's plots.
+    LRA Table 2 is read from `reference_speed.csv` beside `reference_path`. `records`: the
     store's, when the caller has loaded them already (`lra-bench report` shares them with the site)."""
     records = load_records(store, on_skip) if records is None else records
     frame, bench = records_frame(records), latest_bench(records)
@@ -256,7 +257,8 @@ def _published_speed_text(bench: pd.DataFrame, published_speed: pd.DataFrame) ->
     if published_speed.empty:
         return ""
     return (f"\n\n## One attention layer (train step) relative to softmax, beside LRA Table 2 ({bench.device.iloc[0]}"
-            " here; LRA: whole model, byte-level Text, batch 32, TPU v3)\n\n" + published_speed.to_markdown(index=False))
+            " here; LRA: whole model, byte-level Text, batch 32, TPU v3)\n\n"
+            + published_speed.to_markdown(index=False))
 
 
 def _bench_plots(bench: pd.DataFrame, plots: Path) -> list[Path]:

@@ -192,7 +192,8 @@ def write_bench_record(store_dir: str, rows: list[dict], settings: BenchSettings
     """One `kind: bench` record of `rows`, named by the settings, variants and device (and the time)."""
     device = describe_device(settings.device)
     settings_without_seed = {k: v for k, v in asdict(settings).items() if k != "seed"}  # the seed: per run
-    identity = {"settings": settings_without_seed, "attentions": sorted({r["attention"] for r in rows}), "device": device}
+    identity = {"settings": settings_without_seed, "attentions": sorted({r["attention"] for r in rows}),
+                "device": device}
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%f")  # two runs within a second keep two records
     record = BenchRecord(run_id=f"bench__{config_hash(identity)}__{stamp}", device=device,
                          finished_at=datetime.now(timezone.utc).isoformat(), settings=asdict(settings), rows=rows,

@@ -1,6 +1,6 @@
 """Timing for the benchmarks (issue 19, "Bench statistics"): blocks of runs of a step, softmax and
-variants timed interleaved (S V S V ... S, or S V V S V V ... S), and the statistics of what comes out (median, IQR, an
-interval for a median, the 10% rule that marks a figure unstable).
+variants timed interleaved (S V S V ... S, or S V V S V V ... S), and the statistics of what comes out
+(median, IQR, an interval for a median, the 10% rule that marks a figure unstable).
 
 Why interleaved: on a shared machine load drifts; timing all of softmax and then all of a variant
 compares two loads (the same `make bench` run twice once gave linear at 1024 0.24x and 0.89x). Blocks
@@ -148,8 +148,9 @@ def time_rounds(reference, variants: dict, rounds: int, seed: int = 0,
     per variant its (block times, ratios), a ratio being V / mean(R before, R after its group), and the
     variants that ran out of memory (dropped from later rounds; the others go on). The reference running
     out of memory raises. Why groups of two: with one variant per pair of reference blocks (group=1)
-    softmax took 20 of every 39 blocks of the default grid's 19 variants; with two, 11 of 30, and the time saved buys more pairs (what a
-    cell's reproducibility rests on), while a group still spans only four blocks of drift."""
+    softmax took 20 of every 39 blocks of the default grid's 19 variants; with two, 11 of 30, and the
+    time saved buys more pairs (what a cell's reproducibility rests on), while a group still spans only
+    four blocks of drift."""
     order, shuffle = list(variants), random.Random(seed).shuffle
     reference_times, measured, failed = [], {name: ([], []) for name in variants}, []
     for _ in range(rounds):

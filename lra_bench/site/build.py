@@ -90,7 +90,8 @@ def build_site(store: Path, out: Path, reference_dir: Path | None = None, publis
     counters = sorted({r.memory_counter for r in own_rows + lra_rows if r.memory_counter})
     write(out / "index.html", "index.html", "", own_rows=own_views, own_tasks=store_tasks,
           chance=chance_by_task(runs, store_tasks), lra_rows=lra_views, lra_tasks=list(lra_rows[0].cells)
-          if lra_rows else LRA_TASKS, group_titles=GROUP_TITLES, counters=[(c, memory_counter_label(c)) for c in counters],
+          if lra_rows else LRA_TASKS, group_titles=GROUP_TITLES,
+          counters=[(c, memory_counter_label(c)) for c in counters],
           store=str(store), n_runs=len(runs), n_bench=len(bench))
     write(out / "runs.html", "runs.html", "", runs=sorted(runs, key=lambda r: (r.task or "", r.attention or "",
                                                                                 r.seed or 0, r.finished_at)),

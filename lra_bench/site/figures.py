@@ -10,6 +10,12 @@ from ..results import BenchRecord, RunRecord, latest_bench_record
 from . import charts
 from .pages import mib, val_accuracy_points
 
+
+def finished_runs(run_ids, by_id: dict[str, RunRecord]) -> list[RunRecord]:
+    """A cell's runs that ended `ok`, in its run-id order: what the report's figures rest on too."""
+    return [by_id[i] for i in run_ids if i in by_id and by_id[i].status == "ok"]
+
+
 def accuracy_vs_speed(runs: list[RunRecord], rows: list[Row]) -> str:
     """One point per shown cell with a number: x train examples/s (median over its seeds that finished, as
     the report's speed column), y accuracy, area peak memory; a series per task."""
@@ -19,7 +25,7 @@ def accuracy_vs_speed(runs: list[RunRecord], rows: list[Row]) -> str:
         for cell in row.cells.values():
             if cell.mean is None or not cell.run_ids:
                 continue
-            done = [by_id[i] for i in cell.run_ids if i in by_id and by_id[i].status == "ok"]  # as the report's
+            done = finished_runs(cell.run_ids, by_id)
             speeds = [r.throughput.get("train_examples_per_s") for r in done]
             speeds = [s for s in speeds if isinstance(s, (int, float)) and s > 0]
             memory = [r.throughput.get("peak_memory_bytes") for r in done]
@@ -60,7 +66,7 @@ def curves_by_task(runs: list[RunRecord], rows: list[Row]) -> dict[str, str]:
     per_task: dict[str, list[charts.Series]] = {}
     for row in rows:
         for cell in row.cells.values():
-            record = next((by_id[i] for i in cell.run_ids if i in by_id and by_id[i].status == "ok"), None)
+            record = next(iter(finished_runs(cell.run_ids, by_id)), None)
             if record is None or not record.history:
                 continue
             points = val_accuracy_points(record, f"{row.model}, ")
